@@ -1,0 +1,43 @@
+# One-command entry points. Each sets up .venv on first use (only python3 is needed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CUSTOMERS ?= 20000
+
+.PHONY: install run test ui lint format bench-generate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Generate sample data if data/raw is empty, build every asset, print a summary.
+run: $(STAMP)
+	$(BIN)/customer-profiles run --customers $(CUSTOMERS)
+
+## The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## The Dagster UI on http://127.0.0.1:3000, on the same instance `make run` records to.
+ui: $(STAMP)
+	$(BIN)/customer-profiles ui
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## Time and peak memory of the sample-data generator: make bench-generate CUSTOMERS=1000000
+bench-generate: $(STAMP)
+	rm -rf bench/data/generate-$(CUSTOMERS)
+	/usr/bin/time -v $(BIN)/customer-profiles generate --customers $(CUSTOMERS) --seed 42 \
+		--out bench/data/generate-$(CUSTOMERS)/raw 2>&1 | tee bench/generate-$(CUSTOMERS).log
+
+clean:
+	rm -rf target logs warehouse .dagster data bench/data

@@ -1,0 +1,141 @@
+"""`customer-profiles`: the command line for generating data, running and evaluating."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from orchestration.sampledata.simulate import GeneratorConfig
+from orchestration.settings import Settings
+
+DEFAULT_CUSTOMERS = 20_000
+DEFAULT_SEED = 42
+DEFAULTS = GeneratorConfig(customers=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from orchestration.sampledata.generate import default_truth_dir, generate
+
+    config = GeneratorConfig(
+        customers=args.customers,
+        seed=args.seed,
+        end_date=args.end_date,
+        days=args.days,
+        bad_row_rate=args.bad_row_rate,
+    )
+    truth = args.truth or default_truth_dir(args.out)
+    started = time.perf_counter()
+    manifest = generate(config, args.out, truth, progress=not args.quiet, workers=args.workers)
+    seconds = time.perf_counter() - started
+    print(f"wrote {args.customers:,} customers to {args.out} (truth: {truth}) in {seconds:.1f}s")
+    for source, rows in manifest["rows"].items():
+        print(f"  {source:<18} {rows:>12,} rows")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from orchestration.evaluate import evaluate, format_table
+
+    warehouse = args.warehouse or Settings.from_env().warehouse_path
+    results = evaluate(warehouse, args.truth)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(format_table(results))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Generate sample data if there is none, then materialise every asset."""
+    from orchestration.sampledata.generate import generate
+
+    settings = Settings.from_env()
+    settings.export()
+    if not any((settings.raw_dir / "orders").glob("*")):
+        print(f"no raw data in {settings.raw_dir}: generating {args.customers:,} sample customers")
+        generate(GeneratorConfig(customers=args.customers, seed=DEFAULT_SEED), settings.raw_dir)
+
+    from orchestration.pipeline import materialize_all
+
+    return materialize_all(settings)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    """Start `dagster dev` on the project's persistent instance."""
+    import os
+
+    from orchestration.pipeline import ensure_instance, prepare_dbt_manifest
+
+    settings = Settings.from_env()
+    settings.export()
+    ensure_instance(settings)
+    prepare_dbt_manifest()
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [
+        dagster,
+        "dev",
+        "-m",
+        "orchestration.definitions",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    os.execv(dagster, command)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="customer-profiles", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write a realistic sample dataset with ground truth")
+    gen.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help="people to simulate")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed + size = same bytes")
+    gen.add_argument("--out", type=Path, required=True, help="raw directory to write")
+    gen.add_argument("--truth", type=Path, help="ground-truth directory (default: OUT/../truth)")
+    gen.add_argument("--end-date", type=date.fromisoformat, default=DEFAULTS.end_date,
+                     help="last day of the data (YYYY-MM-DD)")  # fmt: skip
+    gen.add_argument(
+        "--days", type=int, default=DEFAULTS.days, help="length of the data window in days"
+    )
+    gen.add_argument("--bad-row-rate", type=float, default=DEFAULTS.bad_row_rate,
+                     help="share of rows per source spoiled with one defect")  # fmt: skip
+    gen.add_argument(
+        "--workers", type=int, default=2, help="processes (output does not depend on it)"
+    )
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+    ev = commands.add_parser("evaluate", help="compare the warehouse with the ground truth")
+    ev.add_argument("--truth", type=Path, required=True, help="ground-truth directory")
+    ev.add_argument("--out", type=Path, required=True, help="JSON file of metrics to write")
+    ev.add_argument("--warehouse", type=Path, help="warehouse file (default: $CP_WAREHOUSE)")
+    ev.set_defaults(func=_evaluate)
+
+    run = commands.add_parser("run", help="generate sample data if needed, then build everything")
+    run.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS,
+                     help="sample size when no raw data exists")  # fmt: skip
+    run.set_defaults(func=_run)
+
+    ui = commands.add_parser("ui", help="start the Dagster UI on this project")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_ui)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

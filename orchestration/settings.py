@@ -1,0 +1,46 @@
+"""Where things live: every path and knob the pipeline reads from the environment.
+
+One place for the environment variables, so the CLI, Dagster and dbt (through `profiles.yml`,
+which reads the same variables) always agree on the warehouse and the raw directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _path_from_env(variable: str, default: str) -> Path:
+    value = os.environ.get(variable, default)
+    path = Path(value)
+    return path if path.is_absolute() else (PROJECT_DIR / path)
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    warehouse_path: Path
+    dagster_home: Path
+    threads: int
+    memory_limit: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            raw_dir=_path_from_env("CP_RAW_DIR", "data/raw"),
+            warehouse_path=_path_from_env("CP_WAREHOUSE", "warehouse/customer_profiles.duckdb"),
+            dagster_home=_path_from_env("DAGSTER_HOME", ".dagster"),
+            threads=int(os.environ.get("CP_THREADS", "2")),
+            memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
+        )
+
+    def export(self) -> None:
+        """Pin the resolved absolute paths in the environment so dbt subprocesses see the same."""
+        os.environ["CP_RAW_DIR"] = str(self.raw_dir)
+        os.environ["CP_WAREHOUSE"] = str(self.warehouse_path)
+        os.environ["CP_THREADS"] = str(self.threads)
+        os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
+        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))

@@ -1,0 +1,144 @@
+"""The warehouse connection and the raw landing zone.
+
+Raw files are not copied: each source becomes a view in schema `raw` over its folder of
+Parquet and/or CSV files, after the files are checked against the raw contract. Checking here,
+before dbt runs, is what lets a bad export fail fast with the file and column named.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from orchestration.raw_contract import CONTRACT, RawContract, RawSource
+from orchestration.settings import Settings
+
+log = logging.getLogger(__name__)
+RAW_SCHEMA = "raw"
+
+
+class RawDataError(ValueError):
+    """A raw file or folder that the pipeline cannot use; the message names what and where."""
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(settings.warehouse_path),
+        read_only=read_only,
+        config={"threads": settings.threads, "memory_limit": settings.memory_limit},
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class RegisteredSource:
+    name: str
+    files: tuple[Path, ...]
+    rows: int
+    missing_optional_columns: tuple[str, ...]
+    extra_columns: tuple[str, ...]
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _file_columns(path: Path) -> list[str]:
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_schema(path).names
+        with path.open(encoding="utf-8-sig") as f:
+            header = f.readline()
+    except Exception as exc:  # any reader failure means the same thing to the operator
+        raise RawDataError(f"{path}: cannot be read ({exc})") from exc
+    return [c.strip().strip('"') for c in header.rstrip("\r\n").split(",")]
+
+
+def _check_file(source: RawSource, path: Path) -> list[str]:
+    columns = _file_columns(path)
+    missing = [c for c in source.required_columns if c not in columns]
+    if missing:
+        raise RawDataError(
+            f"{path}: required column {missing[0]!r} of source {source.name!r} is missing"
+            f" (required: {', '.join(source.required_columns)})"
+        )
+    if source.identified_by and not any(
+        all(c in columns for c in group) for group in source.identified_by
+    ):
+        options = " or ".join("+".join(group) for group in source.identified_by)
+        raise RawDataError(f"{path}: source {source.name!r} needs column(s) {options}")
+    return columns
+
+
+def _source_files(raw_dir: Path, source: RawSource) -> list[Path]:
+    folder = raw_dir / source.name
+    return sorted(p for p in folder.glob("*") if p.suffix in (".parquet", ".csv"))
+
+
+def register_raw_sources(
+    con: duckdb.DuckDBPyConnection, raw_dir: Path, contract: RawContract = CONTRACT
+) -> list[RegisteredSource]:
+    """Check every raw source against the contract and (re)create its view in schema raw."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    registered = []
+    for source in contract.sources:
+        files = _source_files(raw_dir, source)
+        if not files:
+            if source.required:
+                raise RawDataError(
+                    f"{raw_dir / source.name}: required source {source.name!r} has no"
+                    " .parquet or .csv files"
+                )
+            log.warning("optional source %r is absent; its view is empty", source.name)
+        seen: set[str] = set()
+        for path in files:
+            seen.update(_check_file(source, path))
+        missing = tuple(c for c in source.optional_columns if c not in seen) if files else ()
+        extra = tuple(sorted(seen - set(source.columns)))
+        for column in missing:
+            log.warning(
+                "source %r: optional column %r is absent; it will be null", source.name, column
+            )
+        for column in extra:
+            log.warning(
+                "source %r: column %r is not in the contract and is ignored", source.name, column
+            )
+        con.execute(
+            f"create or replace view {RAW_SCHEMA}.{source.name} as "
+            + _select_sql(source, raw_dir, files, seen)
+        )
+        rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
+        registered.append(RegisteredSource(source.name, tuple(files), rows, missing, extra))
+    return registered
+
+
+def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[str]) -> str:
+    """Contract columns only, in contract order; absent optional columns as typed nulls."""
+    columns = ", ".join(
+        f'"{c}"' if c in seen else f'cast(null as varchar) as "{c}"' for c in source.columns
+    )
+    if not files:
+        return f"select {columns} from (select 1) as empty where false"
+    folder = (raw_dir / source.name).resolve()
+    readers = []
+    if any(p.suffix == ".parquet" for p in files):
+        pattern = _sql_string(str(folder / "*.parquet"))
+        readers.append(f"select * from read_parquet({pattern}, union_by_name = true)")
+    if any(p.suffix == ".csv" for p in files):
+        pattern = _sql_string(str(folder / "*.csv"))
+        readers.append(
+            f"select * from read_csv({pattern}, header = true, all_varchar = true,"
+            " union_by_name = true)"
+        )
+    return f"select {columns} from ({' union all by name '.join(readers)}) as files"

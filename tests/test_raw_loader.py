@@ -1,0 +1,97 @@
+"""The raw landing zone: files checked against the contract, errors that name file and column."""
+
+import logging
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.warehouse import RawDataError, register_raw_sources
+
+
+def _orders(**overrides) -> pa.Table:
+    columns = {
+        "order_id": ["SO1", "SO2"],
+        "customer_ref": ["M1", None],
+        "id_type": [None, "phone"],
+        "id_value": [None, "13800000000"],
+        "ordered_at": ["2025-01-01 10:00:00", "2025-01-02 11:00:00"],
+        "total_amount": [100.0, 50.5],
+    }
+    columns.update(overrides)
+    return pa.table({k: v for k, v in columns.items() if v is not None})
+
+
+def _write(raw, source, table, name="part-0.parquet"):
+    folder = raw / source
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / name)
+    return folder / name
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def test_a_missing_required_column_stops_the_run_naming_the_file_and_the_column(tmp_path, con):
+    path = _write(tmp_path, "orders", _orders(total_amount=None))
+    with pytest.raises(RawDataError, match=rf"{path}.*'total_amount'"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_orders_are_the_one_required_source(tmp_path, con):
+    with pytest.raises(RawDataError, match=r"orders.*required source 'orders' has no"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_an_order_file_that_cannot_name_its_buyer_is_rejected(tmp_path, con):
+    path = _write(tmp_path, "orders", _orders(customer_ref=None, id_type=None, id_value=None))
+    with pytest.raises(RawDataError, match=rf"{path}.*customer_ref or id_type\+id_value"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_an_unreadable_file_is_reported_by_name(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    broken = tmp_path / "orders" / "broken.parquet"
+    broken.write_bytes(b"this is not parquet")
+    with pytest.raises(RawDataError, match=rf"{broken}: cannot be read"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_a_shop_with_only_orders_gets_empty_views_for_every_optional_source(tmp_path, con, caplog):
+    _write(tmp_path, "orders", _orders())
+    with caplog.at_level(logging.WARNING):
+        registered = {r.name: r for r in register_raw_sources(con, tmp_path)}
+    assert registered["orders"].rows == 2
+    assert registered["events"].rows == 0
+    assert con.execute("select count(*) from raw.surveys").fetchone()[0] == 0
+    assert "optional source 'events' is absent" in caplog.text
+    # Absent optional columns are null, not errors.
+    assert con.execute("select count(channel) from raw.orders").fetchone()[0] == 0
+    assert "channel" in registered["orders"].missing_optional_columns
+
+
+def test_parquet_and_csv_files_of_one_source_are_read_together(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    (tmp_path / "orders" / "export.csv").write_text(
+        "\ufefforder_id,customer_ref,ordered_at,total_amount,channel\n"
+        "SO3,M9,2025-01-03 09:00:00,12.50,app\n",
+        encoding="utf-8",
+    )
+    register_raw_sources(con, tmp_path)
+    rows = con.execute("select order_id, channel from raw.orders order by order_id").fetchall()
+    assert rows == [("SO1", None), ("SO2", None), ("SO3", "app")]
+
+
+def test_extra_columns_are_ignored_with_a_warning(tmp_path, con, caplog):
+    _write(tmp_path, "orders", _orders(internal_note=["x", "y"]))
+    with caplog.at_level(logging.WARNING):
+        registered = {r.name: r for r in register_raw_sources(con, tmp_path)}
+    assert registered["orders"].extra_columns == ("internal_note",)
+    assert "internal_note" in caplog.text
+    columns = [r[0] for r in con.execute("describe raw.orders").fetchall()]
+    assert "internal_note" not in columns
