@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import Settings
+
 Metrics = dict[str, float | int | str | None]
 MetricGroup = Callable[[duckdb.DuckDBPyConnection, Path], Metrics]
 
@@ -64,9 +66,97 @@ def raw_completeness(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics
     return metrics
 
 
+def identity_resolution(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
+    """Pairwise precision and recall of "same person" decisions over personal identifiers.
+
+    Every identifier the truth gives one owner is an element; the warehouse's clusters are its
+    customer_ids (an identifier left unstitched counts as a cluster of its own). Precision is
+    the share of pairs put together that are one person; recall the share of one person's
+    pairs put together. Counted from contingency tables, never by listing pairs.
+    """
+    if not _has_relation(con, "intermediate", "int_identity__customer_ids"):
+        return {"identity": "not available: identity models are not built yet"}
+    salt = Settings.from_env().pii_salt
+    con.execute(
+        f"""
+        create or replace temp table identity_elements as
+        with truth as (
+            select
+                id_type || ':' || case
+                    when id_type in ('phone', 'email') then sha256(? || id_value)
+                    else id_value
+                end as identifier_key,
+                person_id
+            from {_truth(truth_dir, "identifiers")}
+            where kind = 'personal'
+        )
+        select truth.identifier_key, truth.person_id,
+               coalesce(ids.customer_id, 'unstitched:' || truth.identifier_key) as cluster
+        from truth
+        left join intermediate.int_identity__customer_ids as ids using (identifier_key)
+        """,
+        [salt],
+    )
+    together, same_person, both = con.execute(
+        """
+        with by_cluster as (select cluster, count(*) as n from identity_elements group by 1),
+             by_person as (select person_id, count(*) as n from identity_elements group by 1),
+             by_both as (select cluster, person_id, count(*) as n from identity_elements group by 1, 2)
+        select (select sum(n * (n - 1) / 2) from by_cluster),
+               (select sum(n * (n - 1) / 2) from by_person),
+               (select sum(n * (n - 1) / 2) from by_both)
+        """
+    ).fetchone()
+    persons_split = con.execute(
+        "select count(*) from (select person_id from identity_elements"
+        " group by 1 having count(distinct cluster) > 1)"
+    ).fetchone()[0]
+    clusters_merged = con.execute(
+        "select count(*) from (select cluster from identity_elements"
+        " group by 1 having count(distinct person_id) > 1)"
+    ).fetchone()[0]
+    orders_right, orders_attributed, orders_total = con.execute(
+        f"""
+        with owners as (
+            select attributed.customer_id, truth.person_id
+            from intermediate.int_orders_attributed as attributed
+            inner join {_truth(truth_dir, "order_owners")} as truth using (order_id)
+        ),
+        majority as (
+            select customer_id, person_id,
+                   row_number() over (partition by customer_id order by count(*) desc, person_id) as rank
+            from owners where customer_id is not null group by 1, 2
+        )
+        select
+            count(*) filter (where exists (
+                select 1 from majority
+                where majority.customer_id = owners.customer_id
+                  and majority.person_id = owners.person_id and majority.rank = 1)),
+            count(customer_id),
+            count(*)
+        from owners
+        """
+    ).fetchone()
+    shared = con.execute(
+        "select shared_reason, count(*) from audit.identity_shared_identifiers group by 1 order by 1"
+    ).fetchall()
+    return {
+        "identity_precision": round(both / together, 4) if together else None,
+        "identity_recall": round(both / same_person, 4) if same_person else None,
+        "identity_pairs_predicted": int(together or 0),
+        "identity_pairs_true": int(same_person or 0),
+        "persons_split_across_customers": persons_split,
+        "customers_merging_several_persons": clusters_merged,
+        "order_attribution_rate": round(orders_attributed / orders_total, 4),
+        "order_attribution_accuracy": round(orders_right / max(orders_attributed, 1), 4),
+        **{f"shared_identifiers_{reason}": count for reason, count in shared},
+    }
+
+
 METRIC_GROUPS: dict[str, MetricGroup] = {
     "basic": basic_counts,
     "raw": raw_completeness,
+    "identity": identity_resolution,
 }
 
 

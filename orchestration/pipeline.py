@@ -12,9 +12,11 @@ from orchestration.settings import Settings
 SUMMARY_TABLES = (
     ("raw", "orders"),
     ("raw", "events"),
-    ("staging", "stg_crm__customers"),
     ("staging", "stg_commerce__orders"),
     ("staging", "stg_behaviour__events"),
+    ("audit", "quarantine_rows"),
+    ("audit", "identity_shared_identifiers"),
+    ("marts", "customer_360"),
 )
 
 

@@ -27,6 +27,7 @@ class WarehouseResource(dg.ConfigurableResource):
             dagster_home=base.dagster_home,
             threads=base.threads,
             memory_limit=base.memory_limit,
+            pii_salt=base.pii_salt,
         )
 
     @contextmanager

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# A public, clearly-not-secret salt so the demo runs out of the box. Anyone loading real
+# customer data must set CP_PII_SALT to a secret of their own. dbt's hash_pii macro carries
+# the same default (a test keeps the two equal).
+DEMO_PII_SALT = "customer-profiles-DEMO-salt-not-secret"
 
 
 def _path_from_env(variable: str, default: str) -> Path:
@@ -26,6 +30,7 @@ class Settings:
     dagster_home: Path
     threads: int
     memory_limit: str
+    pii_salt: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +40,7 @@ class Settings:
             dagster_home=_path_from_env("DAGSTER_HOME", ".dagster"),
             threads=int(os.environ.get("CP_THREADS", "2")),
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
+            pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
         )
 
     def export(self) -> None:
@@ -43,4 +49,5 @@ class Settings:
         os.environ["CP_WAREHOUSE"] = str(self.warehouse_path)
         os.environ["CP_THREADS"] = str(self.threads)
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
+        os.environ["CP_PII_SALT"] = self.pii_salt
         os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))

@@ -530,6 +530,13 @@ def _orders(world, rng, chunk, person, day, channel_mix, category_mix, quality, 
     position = np.round(quality[owner] * (stop - start - 1) + rng.normal(0, 2.0, len(owner)))
     sku = (start + np.clip(position, 0, stop - start - 1)).astype(int)
     quantity = 1 + rng.poisson(0.2 + 0.5 * price_sens[owner])
+    # The same SKU picked twice for one order is one line with the quantities added, as
+    # order systems record it (otherwise two identical lines would look like a duplicate).
+    _, first_line, line = np.unique(
+        order_index * len(cat.sku) + sku, return_index=True, return_inverse=True
+    )
+    quantity = np.bincount(line, weights=quantity).astype(np.int64)
+    order_index, sku, category = order_index[first_line], sku[first_line], category[first_line]
     risen = day[order_index] >= cfg.days - w.PRICE_RISE_DAYS_BEFORE_END
     unit_price = np.round(cat.price[sku] * np.where(risen, 1 + w.PRICE_RISE, 1.0), 2)
     subtotal = np.bincount(order_index, weights=quantity * unit_price, minlength=n_orders)
@@ -684,16 +691,20 @@ def _customers(world, rng, is_member, has_second, member_id, second_id, second_s
 
 def _identity_links(world, rng, acquired, D, is_member, member_id, has_phone, phone, has_email,
                     email, has_app, device, has_wechat, openid, has_web, cookie):  # fmt: skip
-    """Logins and bindings that pair a digital identifier with a personal one."""
+    """Logins and bindings that pair a digital identifier with a personal one, and the contact
+    phone a guest leaves at an email checkout."""
     parts = []
     anchor_type = np.where(is_member, "member_id", np.where(has_phone, "phone", "email"))
     anchor_value = np.where(is_member, member_id, np.where(has_phone, phone, email))
+    has_anchor = is_member | has_phone | has_email
+    guest_contact = ~is_member & has_phone & has_email
     for has, kind, values, source in (
         (has_app, "device_id", device, "app_login"),
         (has_wechat, "wechat_openid", openid, "wechat_bind"),
-        (has_web & (is_member | has_email), "cookie", cookie, "web_login"),
+        (has_web, "cookie", cookie, "web_login"),
+        (guest_contact, "email", email, "checkout_contact"),
     ):
-        idx = np.flatnonzero(has & ~((anchor_type == "email") & (kind == "wechat_openid")))
+        idx = np.flatnonzero(has & has_anchor)
         times = 1 + rng.poisson(0.7, len(idx))
         idx = np.repeat(idx, times)
         if not len(idx):
@@ -703,14 +714,18 @@ def _identity_links(world, rng, acquired, D, is_member, member_id, has_phone, ph
             pa.table(
                 {
                     "id_type_a": pa.array(np.full(len(idx), kind, dtype=object)),
-                    "id_value_a": pa.array(values[idx]),
+                    "id_value_a": pa.array(
+                        [email_variant(v, rng) for v in values[idx]]
+                        if kind == "email"
+                        else values[idx]
+                    ),
                     "id_type_b": pa.array(anchor_type[idx].astype(object)),
                     "id_value_b": pa.array(
                         [
                             phone_variant(v, rng) if t == "phone" else v
                             for t, v in zip(anchor_type[idx], anchor_value[idx], strict=True)
                         ]
-                    ),  # fmt: skip
+                    ),
                     "observed_at": _timestamps(world, day, rng.integers(0, 86_400, len(idx))),
                     "source": pa.array(np.full(len(idx), source, dtype=object)),
                 }
@@ -778,19 +793,22 @@ def _events(world, rng, chunk, sessions, channel_mix, category_mix, peak_hour, q
     id_type = np.array(["cookie", "device_id", "wechat_openid"], dtype=object)[plat]
     id_value = np.where(plat == 0, cookie[who], np.where(plat == 1, device[who], openid[who]))
     session_number = chunk * 100_000_000 + np.arange(n_sessions)
+    seconds = session_start[session] + offset
+    # The export ends with the last day: a late session's events after midnight are not in it.
+    in_export = (day[session] < world.config.days - 1) | (seconds < 86_400)
     return pa.table(
         {
             "event_id": _ids("EV", chunk * 1_000_000_000 + np.arange(len(session)), 14),
             "id_type": pa.array(id_type),
             "id_value": pa.array(id_value),
             "event_type": pa.array(np.array(w.EVENT_TYPES, dtype=object)[event_type]),
-            "event_at": _timestamps(world, day[session], session_start[session] + offset),
+            "event_at": _timestamps(world, day[session], seconds),
             "session_id": _ids("SS", session_number, 12).take(pa.array(session)),
             "category": pa.array(category, type=pa.string()),
             "dwell_seconds": dwell,
             "platform": pa.array(np.array(["web", "app", "mini_program"], dtype=object)[plat]),
         }
-    )
+    ).filter(pa.array(in_export))
 
 
 def _tickets(world, rng, chunk, tickets, is_member, member_id, D):

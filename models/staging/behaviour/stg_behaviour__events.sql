@@ -1,10 +1,10 @@
-with source as (
+with events as (
 
-    select * from {{ source('behaviour', 'events') }}
+    select * from {{ ref('base_behaviour__events') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         event_id,
@@ -12,13 +12,14 @@ renamed as (
         id_type,
         id_value,
         event_type,
-        category as category_name,
+        category_name,
         platform,
-        {{ dbt.safe_cast('dwell_seconds', dbt.type_int()) }} as dwell_seconds,
-        {{ dbt.safe_cast('event_at', dbt.type_timestamp()) }} as event_at
+        dwell_seconds,
+        event_at
 
-    from source
+    from events
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

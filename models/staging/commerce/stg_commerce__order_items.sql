@@ -1,21 +1,22 @@
-with source as (
+with order_items as (
 
-    select * from {{ source('commerce', 'order_items') }}
+    select * from {{ ref('base_commerce__order_items') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         order_id,
         sku,
-        category as category_name,
-        brand as brand_name,
-        {{ dbt.safe_cast('quantity', dbt.type_int()) }} as quantity,
-        {{ dbt.safe_cast('unit_price', dbt.type_numeric()) }} as unit_price
+        category_name,
+        brand_name,
+        quantity,
+        unit_price
 
-    from source
+    from order_items
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

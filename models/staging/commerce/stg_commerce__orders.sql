@@ -1,27 +1,28 @@
-with source as (
+with orders as (
 
-    select * from {{ source('commerce', 'orders') }}
+    select * from {{ ref('base_commerce__orders') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         order_id,
         customer_ref,
-        id_type as buyer_id_type,
-        id_value as buyer_id_value,
+        buyer_id_type,
+        buyer_id_value,
         channel,
-        store_city as store_city_raw,
-        status as order_status,
-        currency as currency_code,
-        {{ dbt.safe_cast('total_amount', dbt.type_numeric()) }} as total_amount,
-        {{ dbt.safe_cast('discount_amount', dbt.type_numeric()) }} as discount_amount,
-        {{ dbt.safe_cast('coupon_used', dbt.type_boolean()) }} as has_coupon,
-        {{ dbt.safe_cast('ordered_at', dbt.type_timestamp()) }} as ordered_at
+        store_city_raw,
+        order_status,
+        currency_code,
+        total_amount,
+        discount_amount,
+        has_coupon,
+        ordered_at
 
-    from source
+    from orders
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

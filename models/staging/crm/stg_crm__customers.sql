@@ -1,29 +1,32 @@
-with source as (
+with customers as (
 
-    select * from {{ source('crm', 'customers') }}
+    select * from {{ ref('base_crm__customers') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         customer_ref,
         source_system,
-        name as customer_name,
-        gender as gender_raw,
-        phone as phone_raw,
-        email as email_raw,
-        province as province_raw,
-        city as city_raw,
+        name_hash,
+        phone_hash,
+        email_hash,
+        gender,
+        city_code,
+        city_name_zh,
+        city_tier,
+        province_name_zh,
         register_channel,
         member_level,
-        {{ dbt.safe_cast('marketing_consent', dbt.type_boolean()) }} as has_marketing_consent,
-        {{ dbt.safe_cast('birth_date', api.Column.translate_type('date')) }} as birth_date,
-        {{ dbt.safe_cast('registered_at', dbt.type_timestamp()) }} as registered_at,
-        {{ dbt.safe_cast('updated_at', dbt.type_timestamp()) }} as updated_at
+        has_marketing_consent,
+        birth_date,
+        registered_at,
+        updated_at
 
-    from source
+    from customers
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

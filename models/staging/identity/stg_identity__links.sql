@@ -1,21 +1,22 @@
-with source as (
+with links as (
 
-    select * from {{ source('identity', 'identity_links') }}
+    select * from {{ ref('base_identity__links') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         id_type_a,
         id_value_a,
         id_type_b,
         id_value_b,
-        source as link_source,
-        {{ dbt.safe_cast('observed_at', dbt.type_timestamp()) }} as observed_at
+        link_source,
+        observed_at
 
-    from source
+    from links
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

@@ -1,22 +1,23 @@
-with source as (
+with touches as (
 
-    select * from {{ source('marketing', 'campaign_touches') }}
+    select * from {{ ref('base_marketing__campaign_touches') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         campaign_id,
         customer_ref,
-        channel as touch_channel,
-        {{ adapter.quote('group') }} as assignment_group,
-        {{ dbt.safe_cast('sent_at', dbt.type_timestamp()) }} as sent_at,
-        {{ dbt.safe_cast('opened_at', dbt.type_timestamp()) }} as opened_at,
-        {{ dbt.safe_cast('clicked_at', dbt.type_timestamp()) }} as clicked_at
+        touch_channel,
+        assignment_group,
+        sent_at,
+        opened_at,
+        clicked_at
 
-    from source
+    from touches
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

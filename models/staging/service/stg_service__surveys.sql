@@ -1,18 +1,19 @@
-with source as (
+with surveys as (
 
-    select * from {{ source('service', 'surveys') }}
+    select * from {{ ref('base_service__surveys') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         customer_ref,
-        {{ dbt.safe_cast('nps_score', dbt.type_int()) }} as nps_score,
-        {{ dbt.safe_cast('answered_at', dbt.type_timestamp()) }} as answered_at
+        nps_score,
+        answered_at
 
-    from source
+    from surveys
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

@@ -1,21 +1,22 @@
-with source as (
+with tickets as (
 
-    select * from {{ source('service', 'support_tickets') }}
+    select * from {{ ref('base_service__tickets') }}
 
 ),
 
-renamed as (
+final as (
 
     select
         ticket_id,
         customer_ref,
-        topic as ticket_topic,
-        {{ dbt.safe_cast('satisfaction', dbt.type_int()) }} as satisfaction_score,
-        {{ dbt.safe_cast('opened_at', dbt.type_timestamp()) }} as opened_at,
-        {{ dbt.safe_cast('resolved_at', dbt.type_timestamp()) }} as resolved_at
+        ticket_topic,
+        satisfaction_score,
+        opened_at,
+        resolved_at
 
-    from source
+    from tickets
+    where quarantine_reason is null
 
 )
 
-select * from renamed
+select * from final

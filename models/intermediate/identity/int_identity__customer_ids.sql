@@ -1,0 +1,104 @@
+{#
+    One row per stitched identifier with its stable customer_id.
+
+    Ids survive refreshes: each component keeps the customer_id its identifiers had in the
+    previous build of this table. A component whose identifiers held several ids (two people
+    found to be one) keeps the smallest and the others are recorded in customer_id_merges; an
+    id split across components stays with the part holding most of its identifiers. A
+    component never seen before gets a new id derived from its label, so a rebuild from
+    scratch on the same data gives the same ids.
+#}
+{%- set previous = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
+
+with components as (
+
+    select * from {{ ref('int_identity__components') }}
+    where component_label is not null
+
+),
+
+previous_ids as (
+
+    {% if previous is not none %}
+    select identifier_key, customer_id from {{ previous }}
+    {% else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as identifier_key,
+        cast(null as {{ dbt.type_string() }}) as customer_id
+    where 1 = 0
+    {% endif %}
+
+),
+
+claims as (
+
+    select
+        components.component_label,
+        previous_ids.customer_id as previous_customer_id,
+        count(*) as identifiers_held
+
+    from components
+    inner join previous_ids on previous_ids.identifier_key = components.identifier_key
+    group by 1, 2
+
+),
+
+kept_claims as (
+
+    select
+        component_label,
+        previous_customer_id,
+        row_number() over (
+            partition by previous_customer_id
+            order by identifiers_held desc, component_label
+        ) as claim_rank
+
+    from claims
+
+),
+
+survivors as (
+
+    select component_label, min(previous_customer_id) as customer_id
+    from kept_claims
+    where claim_rank = 1
+    group by 1
+
+),
+
+labels as (
+
+    select distinct component_label from components
+
+),
+
+assigned as (
+
+    select
+        labels.component_label,
+        coalesce(
+            survivors.customer_id,
+            {{ dbt.concat(["'cu_'", dbt.safe_cast(dbt.hash('labels.component_label'), dbt.type_string())]) }}
+        ) as customer_id
+
+    from labels
+    left join survivors on survivors.component_label = labels.component_label
+
+),
+
+final as (
+
+    select
+        components.identifier_key,
+        components.id_type,
+        assigned.customer_id,
+        previous_ids.customer_id as previous_customer_id,
+        components.component_label
+
+    from components
+    inner join assigned on assigned.component_label = components.component_label
+    left join previous_ids on previous_ids.identifier_key = components.identifier_key
+
+)
+
+select * from final

@@ -1,0 +1,85 @@
+{#
+    Every raw behaviour event, normalised and checked; see base_commerce__orders.
+#}
+{%- set source_relation = source('behaviour', 'events') -%}
+{%- set raw_columns = relation_columns(source_relation) -%}
+
+with source as (
+
+    select * from {{ source_relation }}
+
+),
+
+parsed as (
+
+    select
+        source.*,
+        {{ dbt.safe_cast('event_at', dbt.type_timestamp()) }} as event_at_parsed,
+        {{ dbt.safe_cast('dwell_seconds', dbt.type_int()) }} as dwell_seconds_parsed,
+        {{ copy_number(raw_columns) }} as copy_number
+
+    from source
+
+),
+
+mapped as (
+
+    select
+        parsed.*,
+        id_type_map.canonical_value as id_type_code,
+        event_type_map.canonical_value as event_type_code,
+        platform_map.canonical_value as platform_code
+
+    from parsed
+    {{ join_enum('id_type', 'parsed.id_type', 'id_type_map') }}
+    {{ join_enum('event_type', 'parsed.event_type', 'event_type_map') }}
+    {{ join_enum('platform', 'parsed.platform', 'platform_map') }}
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ first_problem([
+            ("event_id is null", "null_key:event_id"),
+            ("id_value is null or id_type is null", "null_key:id_value"),
+            ("copy_number > 1", "duplicate"),
+            ("event_at_parsed is null", "unparseable_timestamp:event_at"),
+            ("cast(event_at_parsed as date) > " ~ as_of_date(), "future_timestamp:event_at"),
+            ("dwell_seconds is not null and dwell_seconds_parsed is null", "unparseable_amount:dwell_seconds"),
+            ("dwell_seconds_parsed < 0", "negative_amount:dwell_seconds"),
+            ("dwell_seconds_parsed > " ~ var('max_plausible_dwell_seconds'), "implausible_amount:dwell_seconds"),
+            ("id_type_code is null", "unknown_enum:id_type"),
+            ("event_type is null or event_type_code is null", "unknown_enum:event_type"),
+            ("platform is not null and platform_code is null", "unknown_enum:platform"),
+        ]) }} as quarantine_reason
+
+    from mapped
+
+),
+
+final as (
+
+    select
+        event_id,
+        session_id,
+        id_type_code as id_type,
+        case id_type_code
+            when 'phone' then {{ hash_pii(normalize_phone('id_value')) }}
+            when 'email' then {{ hash_pii(normalize_email('id_value')) }}
+            else id_value
+        end as id_value,
+        event_type_code as event_type,
+        trim(category) as category_name,
+        platform_code as platform,
+        dwell_seconds_parsed as dwell_seconds,
+        event_at_parsed as event_at,
+        quarantine_reason,
+        {{ row_as_json(raw_columns) }} as original_values
+
+    from checked
+
+)
+
+select * from final

@@ -1,0 +1,97 @@
+{#
+    Every raw order, normalised and checked. stg_commerce__orders keeps the usable rows;
+    audit.quarantine_rows keeps the others with the reason and the original values.
+#}
+{%- set source_relation = source('commerce', 'orders') -%}
+{%- set raw_columns = relation_columns(source_relation) -%}
+
+with source as (
+
+    select * from {{ source_relation }}
+
+),
+
+parsed as (
+
+    select
+        source.*,
+        {{ dbt.safe_cast('ordered_at', dbt.type_timestamp()) }} as ordered_at_parsed,
+        {{ dbt.safe_cast('total_amount', dbt.type_numeric()) }} as total_amount_parsed,
+        {{ dbt.safe_cast('discount_amount', dbt.type_numeric()) }} as discount_amount_parsed,
+        {{ normalize_phone('id_value') }} as id_value_phone,
+        {{ normalize_email('id_value') }} as id_value_email,
+        {{ copy_number(raw_columns) }} as copy_number
+
+    from source
+
+),
+
+mapped as (
+
+    select
+        parsed.*,
+        channel_map.canonical_value as channel_code,
+        status_map.canonical_value as status_code,
+        currency_map.canonical_value as currency_code,
+        id_type_map.canonical_value as id_type_code
+
+    from parsed
+    {{ join_enum('channel', 'parsed.channel', 'channel_map') }}
+    {{ join_enum('order_status', 'parsed.status', 'status_map') }}
+    {{ join_enum('currency', 'parsed.currency', 'currency_map') }}
+    {{ join_enum('id_type', 'parsed.id_type', 'id_type_map') }}
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ first_problem([
+            ("order_id is null", "null_key:order_id"),
+            ("customer_ref is null and (id_type is null or id_value is null)", "null_key:buyer"),
+            ("copy_number > 1", "duplicate"),
+            ("ordered_at_parsed is null", "unparseable_timestamp:ordered_at"),
+            ("cast(ordered_at_parsed as date) > " ~ as_of_date(), "future_timestamp:ordered_at"),
+            ("total_amount_parsed is null", "unparseable_amount:total_amount"),
+            ("total_amount_parsed < 0", "negative_amount:total_amount"),
+            ("total_amount_parsed > " ~ var('max_plausible_order_amount'), "implausible_amount:total_amount"),
+            ("discount_amount is not null and discount_amount_parsed is null", "unparseable_amount:discount_amount"),
+            ("discount_amount_parsed < 0", "negative_amount:discount_amount"),
+            ("channel is not null and channel_code is null", "unknown_enum:channel"),
+            ("status is not null and status_code is null", "unknown_enum:status"),
+            ("currency is not null and currency_code is null", "unknown_enum:currency"),
+            ("id_type is not null and id_type_code is null", "unknown_enum:id_type"),
+        ]) }} as quarantine_reason
+
+    from mapped
+
+),
+
+final as (
+
+    select
+        order_id,
+        customer_ref,
+        id_type_code as buyer_id_type,
+        case id_type_code
+            when 'phone' then {{ hash_pii('id_value_phone') }}
+            when 'email' then {{ hash_pii('id_value_email') }}
+            else id_value
+        end as buyer_id_value,
+        channel_code as channel,
+        store_city as store_city_raw,
+        status_code as order_status,
+        coalesce(currency_code, 'CNY') as currency_code,
+        total_amount_parsed as total_amount,
+        coalesce(discount_amount_parsed, 0) as discount_amount,
+        {{ dbt.safe_cast('coupon_used', dbt.type_boolean()) }} as has_coupon,
+        ordered_at_parsed as ordered_at,
+        quarantine_reason,
+        {{ row_as_json(raw_columns) }} as original_values
+
+    from checked
+
+)
+
+select * from final
