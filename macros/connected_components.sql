@@ -15,9 +15,13 @@
 {% macro connected_components(work_name, seed_sql, edges, max_rounds) -%}
     {%- set labels = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__labels', type='table') -%}
     {%- set next_labels = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__next', type='table') -%}
+    {%- set work_edges = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__edges', type='table') -%}
     {%- if not execute -%}
         {{ return(labels) }}
     {%- endif -%}
+    {#- The edges are read every round: settle them into a table once. -#}
+    {% do adapter.drop_relation(work_edges) %}
+    {% do run_query(create_table_as(False, work_edges, 'select node_a, node_b from ' ~ edges ~ ' as edges')) %}
     {% do adapter.drop_relation(labels) %}
     {% do run_query(create_table_as(False, labels, seed_sql)) %}
     {%- set state = namespace(converged=false, rounds=0) -%}
@@ -26,7 +30,7 @@
             with neighbour_minimum as (
                 select labels.node, min(neighbours.label) as label
                 from {{ labels }} as labels
-                inner join {{ edges }} as edges on edges.node_a = labels.node
+                inner join {{ work_edges }} as edges on edges.node_a = labels.node
                 inner join {{ labels }} as neighbours on neighbours.node = edges.node_b
                 group by labels.node
             ),
@@ -55,18 +59,19 @@
         {%- endset -%}
         {%- set changed = run_query(changed_sql).columns[0].values()[0] -%}
         {% do adapter.drop_relation(labels) %}
-        {% do run_query(create_table_as(False, labels, 'select * from ' ~ next_labels)) %}
-        {% do adapter.drop_relation(next_labels) %}
+        {% do adapter.rename_relation(next_labels, labels) %}
         {%- set state.rounds = round + 1 -%}
         {%- if changed == 0 -%}
             {%- set state.converged = true -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if not state.converged -%}
+        {% do adapter.drop_relation(work_edges) %}
         {{ exceptions.raise_compiler_error(
             work_name ~ ": labels still changing after " ~ max_rounds
             ~ " rounds; raise the dbt var identity_max_rounds") }}
     {%- endif -%}
+    {% do adapter.drop_relation(work_edges) %}
     {{ log(work_name ~ ": converged in " ~ state.rounds ~ " rounds", info=true) }}
     {{ return(labels) }}
 {%- endmacro %}

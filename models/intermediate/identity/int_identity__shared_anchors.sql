@@ -49,8 +49,7 @@ crm_use as (
 denylisted as (
 
     select
-        {{ identifier_key('id_type', "case id_type when 'phone' then " ~ hash_pii(normalize_phone('id_value'))
-            ~ " when 'email' then " ~ hash_pii(normalize_email('id_value')) ~ " else id_value end") }} as identifier_key,
+        {{ identifier_key('id_type', identifier_value('id_type', 'id_value')) }} as identifier_key,
         reason
 
     from denylist

@@ -1,6 +1,7 @@
 {#
     Every raw behaviour event, normalised and checked; see base_commerce__orders.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('behaviour', 'events') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -13,12 +14,11 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('event_at', dbt.type_timestamp()) }} as event_at_parsed,
-        {{ dbt.safe_cast('dwell_seconds', dbt.type_int()) }} as dwell_seconds_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('dwell_seconds', dbt.type_int()) }} as dwell_seconds_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, ["event_id"], raw_columns) }} as numbered
 
 ),
 
@@ -65,18 +65,14 @@ final as (
         event_id,
         session_id,
         id_type_code as id_type,
-        case id_type_code
-            when 'phone' then {{ hash_pii(normalize_phone('id_value')) }}
-            when 'email' then {{ hash_pii(normalize_email('id_value')) }}
-            else id_value
-        end as id_value,
+        {{ identifier_value('id_type_code', 'id_value') }} as id_value,
         event_type_code as event_type,
         trim(category) as category_name,
         platform_code as platform,
         dwell_seconds_parsed as dwell_seconds,
         event_at_parsed as event_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

@@ -1,6 +1,7 @@
 {#
     Every raw order line, normalised and checked; see base_commerce__orders.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('commerce', 'order_items') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -13,12 +14,11 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('quantity', dbt.type_int()) }} as quantity_parsed,
-        {{ dbt.safe_cast('unit_price', dbt.type_numeric()) }} as unit_price_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('unit_price', dbt.type_numeric()) }} as unit_price_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, raw_columns, raw_columns) }} as numbered
 
 ),
 
@@ -51,7 +51,7 @@ final as (
         quantity_parsed as quantity,
         unit_price_parsed as unit_price,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

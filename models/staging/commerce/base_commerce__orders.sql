@@ -2,6 +2,7 @@
     Every raw order, normalised and checked. stg_commerce__orders keeps the usable rows;
     audit.quarantine_rows keeps the others with the reason and the original values.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('commerce', 'orders') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -14,15 +15,12 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('ordered_at', dbt.type_timestamp()) }} as ordered_at_parsed,
         {{ dbt.safe_cast('total_amount', dbt.type_numeric()) }} as total_amount_parsed,
-        {{ dbt.safe_cast('discount_amount', dbt.type_numeric()) }} as discount_amount_parsed,
-        {{ normalize_phone('id_value') }} as id_value_phone,
-        {{ normalize_email('id_value') }} as id_value_email,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('discount_amount', dbt.type_numeric()) }} as discount_amount_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, ["order_id"], raw_columns) }} as numbered
 
 ),
 
@@ -74,11 +72,7 @@ final as (
         order_id,
         customer_ref,
         id_type_code as buyer_id_type,
-        case id_type_code
-            when 'phone' then {{ hash_pii('id_value_phone') }}
-            when 'email' then {{ hash_pii('id_value_email') }}
-            else id_value
-        end as buyer_id_value,
+        {{ identifier_value('id_type_code', 'id_value') }} as buyer_id_value,
         channel_code as channel,
         store_city as store_city_raw,
         status_code as order_status,
@@ -88,7 +82,7 @@ final as (
         {{ dbt.safe_cast('coupon_used', dbt.type_boolean()) }} as has_coupon,
         ordered_at_parsed as ordered_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

@@ -4,6 +4,7 @@
     Cities and provinces are matched to the canonical list (a lookup join, the one kind of
     join staging does).
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('crm', 'customers') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -28,14 +29,13 @@ province_aliases as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('registered_at', dbt.type_timestamp()) }} as registered_at_parsed,
         {{ dbt.safe_cast('updated_at', dbt.type_timestamp()) }} as updated_at_parsed,
         {{ dbt.safe_cast('birth_date', api.Column.translate_type('date')) }} as birth_date_parsed,
-        {{ dbt.safe_cast('marketing_consent', dbt.type_boolean()) }} as marketing_consent_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('marketing_consent', dbt.type_boolean()) }} as marketing_consent_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, ["customer_ref", "source_system"], raw_columns) }} as numbered
 
 ),
 
@@ -102,7 +102,7 @@ final as (
         registered_at_parsed as registered_at,
         updated_at_parsed as updated_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

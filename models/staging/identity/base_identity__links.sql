@@ -2,6 +2,7 @@
     Every raw identifier pairing, normalised and checked; see base_commerce__orders.
     Phone and email values are normalised and hashed here: only hashes leave staging.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('identity', 'identity_links') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -14,11 +15,10 @@ with source as (
 parsed as (
 
     select
-        source.*,
-        {{ dbt.safe_cast('observed_at', dbt.type_timestamp()) }} as observed_at_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        numbered.*,
+        {{ dbt.safe_cast('observed_at', dbt.type_timestamp()) }} as observed_at_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, raw_columns, raw_columns) }} as numbered
 
 ),
 
@@ -57,21 +57,13 @@ final as (
 
     select
         id_type_a_code as id_type_a,
-        case id_type_a_code
-            when 'phone' then {{ hash_pii(normalize_phone('id_value_a')) }}
-            when 'email' then {{ hash_pii(normalize_email('id_value_a')) }}
-            else id_value_a
-        end as id_value_a,
+        {{ identifier_value('id_type_a_code', 'id_value_a') }} as id_value_a,
         id_type_b_code as id_type_b,
-        case id_type_b_code
-            when 'phone' then {{ hash_pii(normalize_phone('id_value_b')) }}
-            when 'email' then {{ hash_pii(normalize_email('id_value_b')) }}
-            else id_value_b
-        end as id_value_b,
+        {{ identifier_value('id_type_b_code', 'id_value_b') }} as id_value_b,
         source as link_source,
         observed_at_parsed as observed_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

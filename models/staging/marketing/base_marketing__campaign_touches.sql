@@ -1,6 +1,7 @@
 {#
     Every raw campaign touch, normalised and checked; see base_commerce__orders.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('marketing', 'campaign_touches') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -13,13 +14,12 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('sent_at', dbt.type_timestamp()) }} as sent_at_parsed,
         {{ dbt.safe_cast('opened_at', dbt.type_timestamp()) }} as opened_at_parsed,
-        {{ dbt.safe_cast('clicked_at', dbt.type_timestamp()) }} as clicked_at_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('clicked_at', dbt.type_timestamp()) }} as clicked_at_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, ["campaign_id", "customer_ref"], raw_columns) }} as numbered
 
 ),
 
@@ -67,7 +67,7 @@ final as (
         opened_at_parsed as opened_at,
         clicked_at_parsed as clicked_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

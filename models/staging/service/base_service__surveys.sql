@@ -1,6 +1,7 @@
 {#
     Every raw survey answer, normalised and checked; see base_commerce__orders.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('service', 'surveys') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -13,12 +14,11 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('answered_at', dbt.type_timestamp()) }} as answered_at_parsed,
-        {{ dbt.safe_cast('nps_score', dbt.type_int()) }} as nps_score_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('nps_score', dbt.type_int()) }} as nps_score_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, raw_columns, raw_columns) }} as numbered
 
 ),
 
@@ -46,7 +46,7 @@ final as (
         nps_score_parsed as nps_score,
         answered_at_parsed as answered_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 

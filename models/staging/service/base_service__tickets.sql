@@ -1,6 +1,7 @@
 {#
     Every raw service ticket, normalised and checked; see base_commerce__orders.
 #}
+{{ config(materialized='table') }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('service', 'support_tickets') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
 
@@ -13,13 +14,12 @@ with source as (
 parsed as (
 
     select
-        source.*,
+        numbered.*,
         {{ dbt.safe_cast('opened_at', dbt.type_timestamp()) }} as opened_at_parsed,
         {{ dbt.safe_cast('resolved_at', dbt.type_timestamp()) }} as resolved_at_parsed,
-        {{ dbt.safe_cast('satisfaction', dbt.type_int()) }} as satisfaction_parsed,
-        {{ copy_number(raw_columns) }} as copy_number
+        {{ dbt.safe_cast('satisfaction', dbt.type_int()) }} as satisfaction_parsed
 
-    from source
+    from {{ numbered_copies(source_relation, ["ticket_id"], raw_columns) }} as numbered
 
 ),
 
@@ -64,7 +64,7 @@ final as (
         opened_at_parsed as opened_at,
         resolved_at_parsed as resolved_at,
         quarantine_reason,
-        {{ row_as_json(raw_columns) }} as original_values
+        case when quarantine_reason is not null then {{ row_as_json(raw_columns) }} end as original_values
 
     from checked
 
