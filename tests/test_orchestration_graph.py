@@ -1,0 +1,101 @@
+"""The Dagster code location: one connected graph from raw files to the last dbt model."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from orchestration.assets.dbt import dbt_models, translator
+from orchestration.assets.raw import raw_files, raw_sources
+from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY, warehouse_table_of
+from orchestration.definitions import defs
+from orchestration.project import dbt_project
+from orchestration.raw_contract import CONTRACT
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
+def _dbt_sources() -> list[tuple[dict, dg.AssetKey]]:
+    """Every dbt source with the asset key dagster-dbt gives it (from meta.dagster.asset_key)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return [
+        (source, translator.get_asset_spec(manifest, unique_id, dbt_project).key)
+        for unique_id, source in manifest["sources"].items()
+    ]
+
+
+def _non_dbt_materializable(graph):
+    return [
+        graph.get(key)
+        for key in graph.materializable_asset_keys
+        if key not in dbt_models.keys and not graph.get(key).is_external
+    ]
+
+
+def test_every_upstream_of_every_asset_is_defined_in_the_code_location(graph):
+    undefined = {
+        f"{parent.to_user_string()} (needed by {key.to_user_string()})"
+        for key in graph.get_all_asset_keys()
+        for parent in graph.get(key).parent_keys
+        if not graph.get(parent).is_executable
+    }
+    assert not undefined, (
+        "upstream assets nobody produces or observes: declare the table's producer with"
+        f" warehouse_table_spec, or map the dbt source to it: {sorted(undefined)}"
+    )
+
+
+def test_lineage_runs_from_raw_files_through_raw_views_into_staging(graph):
+    for source in CONTRACT.sources:
+        view = dg.AssetKey(["raw", source.name])
+        assert graph.get(view).parent_keys == {dg.AssetKey(["raw_files", source.name])}
+        children = graph.get(view).child_keys
+        assert children and children <= dbt_models.keys, f"nothing in dbt reads {view}"
+    assert {graph.get(k).is_observable for k in raw_files.keys} == {True}
+    assert {graph.get(k).is_materializable for k in raw_files.keys} == {False}
+
+
+def test_every_table_a_python_asset_writes_is_a_dbt_source_mapped_to_that_asset(graph):
+    sources = {(s["schema"], s["identifier"]): (s, key) for s, key in _dbt_sources()}
+    python_assets = _non_dbt_materializable(graph)
+    assert raw_sources.keys <= {node.key for node in python_assets}
+    for node in python_assets:
+        table = warehouse_table_of(node.metadata)
+        if table is None:
+            assert OUTSIDE_WAREHOUSE_KEY in node.metadata, (
+                f"{node.key.to_user_string()} declares neither the warehouse table it writes"
+                " (use warehouse_table_spec) nor where else its output goes"
+            )
+            continue
+        assert table in sources, (
+            f"{node.key.to_user_string()} writes {'.'.join(table)}, which no dbt source declares"
+        )
+        source, mapped = sources[table]
+        assert mapped == node.key, (
+            f"dbt source {source['source_name']}.{source['name']} ({'.'.join(table)}) maps to"
+            f" {mapped.to_user_string()}, but the asset writing it is"
+            f" {node.key.to_user_string()}: set meta.dagster.asset_key to {list(node.key.path)}"
+        )
+
+
+def test_every_dbt_source_is_written_by_a_python_asset_that_declares_the_same_table(graph):
+    written = {
+        warehouse_table_of(node.metadata): node.key for node in _non_dbt_materializable(graph)
+    }
+    for source, key in _dbt_sources():
+        assert written.get((source["schema"], source["identifier"])) == key, (
+            f"dbt source {source['unique_id']} ({source['schema']}.{source['identifier']}) is"
+            f" not the declared output of asset {key.to_user_string()}"
+        )
+
+
+def test_the_full_build_job_runs_every_asset_once_in_dependency_order(graph):
+    job = defs.resolve_job_def("full_build")
+    assert job.asset_layer.selected_asset_keys == graph.get_all_asset_keys()
+    ops = [node.name for node in job.nodes_in_topological_order]
+    assert len(ops) == len(set(ops))
+    assert ops.index(raw_files.op.name) < ops.index(raw_sources.op.name)
+    assert ops.index(raw_sources.op.name) < ops.index(dbt_models.op.name)
