@@ -7,7 +7,7 @@ from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import raw_files, raw_sources
 from orchestration.jobs import full_build
 from orchestration.project import dbt_project
-from orchestration.resources import WarehouseResource
+from orchestration.resources import AsOfDate, WarehouseResource
 
 defs = dg.Definitions(
     assets=[raw_files, raw_sources, dbt_models],
@@ -15,5 +15,6 @@ defs = dg.Definitions(
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),
+        "as_of": AsOfDate(),
     },
 )

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import pytest
+from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.dbt import dbt_models, translator
 from orchestration.assets.raw import raw_files, raw_sources
@@ -99,3 +100,33 @@ def test_the_full_build_job_runs_every_asset_once_in_dependency_order(graph):
     assert len(ops) == len(set(ops))
     assert ops.index(raw_files.op.name) < ops.index(raw_sources.op.name)
     assert ops.index(raw_sources.op.name) < ops.index(dbt_models.op.name)
+
+
+def test_dbt_tests_are_checks_on_the_model_they_test():
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    checks = {(c.asset_key.to_user_string(), c.name) for c in dbt_models.check_specs}
+    assert tests
+    for test in tests:
+        model = manifest["nodes"][test["attached_node"]]["name"]
+        key = get_asset_key_for_model([dbt_models], model)
+        assert (key.to_user_string(), test["name"]) in checks
+
+
+@pytest.mark.parametrize(
+    ("as_of_date", "dbt_vars"),
+    [(None, {"as_of_date": None}), ("2025-06-30", {"as_of_date": "2025-06-30"})],
+)
+def test_as_of_date_is_run_config_passed_to_dbt_as_a_var(as_of_date, dbt_vars):
+    from orchestration.resources import AsOfDate
+
+    run_config = {"resources": {"as_of": {"config": {"as_of_date": as_of_date}}}}
+    assert dg.validate_run_config(defs.resolve_job_def("full_build"), run_config)
+    assert AsOfDate(as_of_date=as_of_date).dbt_vars() == dbt_vars
+
+
+def test_an_as_of_date_that_is_not_a_date_is_refused():
+    from orchestration.resources import AsOfDate
+
+    with pytest.raises(ValueError, match="as_of_date"):
+        AsOfDate(as_of_date="31/12/2025")
