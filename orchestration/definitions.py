@@ -8,10 +8,14 @@ from orchestration.assets.raw import raw_files, raw_sources
 from orchestration.jobs import full_build
 from orchestration.project import dbt_project
 from orchestration.resources import AsOfDate, WarehouseResource
+from orchestration.schedules import daily_refresh
+from orchestration.sensors import raw_files_sensor
 
 defs = dg.Definitions(
     assets=[raw_files, raw_sources, dbt_models],
     jobs=[full_build],
+    schedules=[daily_refresh],
+    sensors=[raw_files_sensor],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),

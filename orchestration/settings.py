@@ -43,4 +43,4 @@ class Settings:
         os.environ["CP_WAREHOUSE"] = str(self.warehouse_path)
         os.environ["CP_THREADS"] = str(self.threads)
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
-        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)

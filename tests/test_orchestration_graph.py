@@ -1,17 +1,22 @@
-"""The Dagster code location: one connected graph from raw files to the last dbt model."""
+"""The Dagster code location: one connected graph, single writer, schedule and run config."""
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.dbt import dbt_models, translator
-from orchestration.assets.raw import raw_files, raw_sources
+from orchestration.assets.raw import WAREHOUSE_POOL, raw_files, raw_sources
 from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY, warehouse_table_of
 from orchestration.definitions import defs
+from orchestration.instance import INSTANCE_CONFIG, ensure_instance
+from orchestration.jobs import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 from orchestration.project import dbt_project
 from orchestration.raw_contract import CONTRACT
+from orchestration.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +105,7 @@ def test_the_full_build_job_runs_every_asset_once_in_dependency_order(graph):
     assert len(ops) == len(set(ops))
     assert ops.index(raw_files.op.name) < ops.index(raw_sources.op.name)
     assert ops.index(raw_sources.op.name) < ops.index(dbt_models.op.name)
+    assert job.tags[WAREHOUSE_WRITER_TAG] == WAREHOUSE_WRITER_VALUE
 
 
 def test_dbt_tests_are_checks_on_the_model_they_test():
@@ -111,6 +117,44 @@ def test_dbt_tests_are_checks_on_the_model_they_test():
         model = manifest["nodes"][test["attached_node"]]["name"]
         key = get_asset_key_for_model([dbt_models], model)
         assert (key.to_user_string(), test["name"]) in checks
+
+
+def test_only_assets_that_write_the_warehouse_wait_for_its_single_slot(tmp_path):
+    assert raw_sources.op.pool == WAREHOUSE_POOL
+    assert dbt_models.op.pool == WAREHOUSE_POOL
+    assert raw_files.op.pool is None
+
+    home = tmp_path / "dagster"
+    settings = Settings(tmp_path / "raw", tmp_path / "w.duckdb", home, 1, "1GB")
+    ensure_instance(settings)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.pool_config.default_pool_limit == 1
+        limits = concurrency.run_queue_config.tag_concurrency_limits
+        assert {"key": WAREHOUSE_WRITER_TAG, "value": WAREHOUSE_WRITER_VALUE, "limit": 1} in limits
+
+
+def test_an_instance_config_the_user_wrote_is_kept_and_an_outdated_managed_one_refreshed(tmp_path):
+    settings = Settings(tmp_path / "raw", tmp_path / "w.duckdb", tmp_path / "home", 1, "1GB")
+    config = ensure_instance(settings)
+    config.write_text(INSTANCE_CONFIG.replace("default_limit: 1", "default_limit: 3"))
+    ensure_instance(settings)
+    assert config.read_text() == INSTANCE_CONFIG
+    config.write_text("telemetry:\n  enabled: false\n")
+    ensure_instance(settings)
+    assert config.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_the_daily_refresh_runs_the_full_build_at_six_in_shanghai_with_as_of_date_from_data():
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    assert schedule.execution_timezone == "Asia/Shanghai"
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.job_name == "full_build"
+    tick = datetime(2026, 1, 5, 6, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.run_config["resources"]["as_of"]["config"]["as_of_date"] is None
+    assert dg.validate_run_config(defs.resolve_job_def("full_build"), request.run_config)
 
 
 @pytest.mark.parametrize(
