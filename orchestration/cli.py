@@ -70,12 +70,11 @@ def _ui(args: argparse.Namespace) -> int:
     import os
 
     from orchestration.instance import ensure_instance
-    from orchestration.pipeline import prepare_dbt_manifest
 
     settings = Settings.from_env()
     settings.export()
     ensure_instance(settings)
-    prepare_dbt_manifest()
+    # No dbt parse here: the code server that `dagster dev` starts parses on load.
     dagster = str(Path(sys.executable).with_name("dagster"))
     command = [
         dagster,

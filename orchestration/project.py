@@ -16,5 +16,13 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 dbt_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
-# Under `dagster dev` the manifest is rebuilt on load so edits to models show up at once.
-dbt_project.prepare_if_dev()
+
+# Under `dagster dev` the code server re-parses the project when it (re)loads, so edits to
+# models show up at once. Its run workers and their step processes import this module too,
+# and each would parse again (10-15 s apiece on a small machine) a project the code server
+# that spawned them has just parsed: they inherit this marker and skip it. A reload starts a
+# fresh code server from `dagster dev`, which does not carry the marker, so it parses.
+_PREPARED_MARKER = "CP_DBT_MANIFEST_PREPARED_BY_DEV"
+if dbt_project.preparer.using_dagster_dev() and not os.environ.get(_PREPARED_MARKER):
+    dbt_project.prepare_if_dev()
+    os.environ[_PREPARED_MARKER] = str(os.getpid())
