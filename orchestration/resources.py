@@ -29,6 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):
             dagster_home=base.dagster_home,
             threads=base.threads,
             memory_limit=base.memory_limit,
+            dbt_project_dir=base.dbt_project_dir,
         )
 
     @contextmanager

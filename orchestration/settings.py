@@ -26,6 +26,9 @@ class Settings:
     dagster_home: Path
     threads: int
     memory_limit: str
+    # The dbt project Dagster orchestrates: this repository, unless pointed at a copy or
+    # fork (a shop's own tag rules, or a test that injects a failing dbt test).
+    dbt_project_dir: Path = PROJECT_DIR
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +38,7 @@ class Settings:
             dagster_home=_path_from_env("DAGSTER_HOME", ".dagster"),
             threads=int(os.environ.get("CP_THREADS", "2")),
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
+            dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
         )
 
     def export(self) -> None:
@@ -43,4 +47,5 @@ class Settings:
         os.environ["CP_WAREHOUSE"] = str(self.warehouse_path)
         os.environ["CP_THREADS"] = str(self.threads)
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
+        os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
