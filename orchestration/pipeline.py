@@ -27,7 +27,7 @@ def prepare_dbt_manifest() -> None:
 
 
 def full_build_job() -> dg.JobDefinition:
-    """Every asset, in dependency order: what the UI's "Materialize all" runs."""
+    """Every asset, in dependency order, after observing the raw folders (see jobs.py)."""
     from orchestration.definitions import defs
 
     return defs.resolve_job_def("full_build")

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from dagster_dbt import get_asset_key_for_model
 
-from orchestration.assets.dbt import dbt_models, translator
+from orchestration.assets.dbt import dbt_model_key, dbt_models, translator
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_files, raw_sources
 from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY, warehouse_table_of
 from orchestration.definitions import defs
@@ -106,6 +106,13 @@ def test_the_full_build_job_runs_every_asset_once_in_dependency_order(graph):
     assert ops.index(raw_files.op.name) < ops.index(raw_sources.op.name)
     assert ops.index(raw_sources.op.name) < ops.index(dbt_models.op.name)
     assert job.tags[WAREHOUSE_WRITER_TAG] == WAREHOUSE_WRITER_VALUE
+
+
+def test_python_assets_find_dbt_models_by_name_through_the_manifest(graph):
+    key = dbt_model_key("stg_commerce__orders")
+    assert key in dbt_models.keys and graph.get(key).group_name == "staging"
+    with pytest.raises(KeyError, match="no_such_model"):
+        dbt_model_key("no_such_model")
 
 
 def test_every_dbt_test_is_an_asset_check_on_the_model_it_tests():
