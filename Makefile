@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CUSTOMERS ?= 20000
+AS_OF_DATE ?=
 
 .PHONY: install run test ui lint format bench-generate clean
 
@@ -16,14 +17,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Generate sample data if data/raw is empty, build every asset, print a summary.
+## AS_OF_DATE=YYYY-MM-DD computes as of that day (default: the latest order date in the data).
 run: $(STAMP)
-	$(BIN)/customer-profiles run --customers $(CUSTOMERS)
+	$(BIN)/customer-profiles run --customers $(CUSTOMERS) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
 
 ## The whole test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## The Dagster UI on http://127.0.0.1:3000, on the same instance `make run` records to.
+## The Dagster UI on http://127.0.0.1:3000 (webserver + daemon for the schedule, sensor and
+## run queue), on the same instance (DAGSTER_HOME) `make run` records to.
 ui: $(STAMP)
 	$(BIN)/customer-profiles ui
 

@@ -1,21 +1,24 @@
-"""The one Dagster code location: raw files -> dbt -> (Python models, publish as they land)."""
+"""The one Dagster code location: raw files -> raw views -> dbt -> (Python models) -> dbt -> publish."""
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_models
-from orchestration.assets.raw import raw_sources
+from orchestration.assets.raw import raw_files, raw_sources
+from orchestration.jobs import full_build
 from orchestration.project import dbt_project
-from orchestration.resources import WarehouseResource
-
-# Everything, in dependency order: what `make run` and the UI's "Materialize all" run.
-full_build = dg.define_asset_job("full_build", selection=dg.AssetSelection.all())
+from orchestration.resources import AsOfDate, WarehouseResource
+from orchestration.schedules import daily_refresh
+from orchestration.sensors import raw_files_sensor
 
 defs = dg.Definitions(
-    assets=[raw_sources, dbt_models],
+    assets=[raw_files, raw_sources, dbt_models],
     jobs=[full_build],
+    schedules=[daily_refresh],
+    sensors=[raw_files_sensor],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),
+        "as_of": AsOfDate(),
     },
 )

@@ -6,6 +6,7 @@ import time
 
 import dagster as dg
 
+from orchestration.instance import ensure_instance
 from orchestration.settings import Settings
 
 # The tables a newcomer should look at first, with the layer they live in.
@@ -28,31 +29,13 @@ def prepare_dbt_manifest() -> None:
 
 
 def full_build_job() -> dg.JobDefinition:
-    """Every asset, in dependency order: what the UI's "Materialize all" runs."""
+    """Every asset, in dependency order, after observing the raw folders (see jobs.py)."""
     from orchestration.definitions import defs
 
     return defs.resolve_job_def("full_build")
 
 
-def ensure_instance(settings: Settings) -> None:
-    """A persistent Dagster home, so runs made here show up in `make ui`."""
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
-
-
-# One run step at a time may hold the "warehouse" pool: DuckDB allows a single writer.
-INSTANCE_CONFIG = """\
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
-
-def materialize_all(settings: Settings) -> int:
+def materialize_all(settings: Settings, as_of_date: str | None = None) -> int:
     settings.export()
     ensure_instance(settings)
     prepare_dbt_manifest()
@@ -64,7 +47,10 @@ def materialize_all(settings: Settings) -> int:
         result = dg.execute_job(
             dg.reconstructable(full_build_job),
             instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                "resources": {"as_of": {"config": {"as_of_date": as_of_date}}},
+            },
         )
         seconds = time.perf_counter() - started
         if not result.success:

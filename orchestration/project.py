@@ -6,15 +6,26 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.settings import Settings
 
-Settings.from_env().export()  # dbt subprocesses resolve the same warehouse and raw paths
+settings = Settings.from_env()
+settings.export()  # dbt subprocesses resolve the same warehouse and raw paths
 # dbt runs as a subprocess: use the one installed beside this interpreter, even when the
 # virtual environment is not activated (e.g. `.venv/bin/customer-profiles run`).
 _bin = str(Path(sys.executable).parent)
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
-dbt_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
-# Under `dagster dev` the manifest is rebuilt on load so edits to models show up at once.
-dbt_project.prepare_if_dev()
+dbt_project = DbtProject(
+    project_dir=settings.dbt_project_dir, profiles_dir=settings.dbt_project_dir
+)
+
+# Under `dagster dev` the code server re-parses the project when it (re)loads, so edits to
+# models show up at once. Its run workers and their step processes import this module too,
+# and each would parse again (10-15 s apiece on a small machine) a project the code server
+# that spawned them has just parsed: they inherit this marker and skip it. A reload starts a
+# fresh code server from `dagster dev`, which does not carry the marker, so it parses.
+_PREPARED_MARKER = "CP_DBT_MANIFEST_PREPARED_BY_DEV"
+if dbt_project.preparer.using_dagster_dev() and not os.environ.get(_PREPARED_MARKER):
+    dbt_project.prepare_if_dev()
+    os.environ[_PREPARED_MARKER] = str(os.getpid())

@@ -2,10 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import Field, field_validator
 
 from orchestration import warehouse
 from orchestration.settings import Settings
@@ -28,9 +30,38 @@ class WarehouseResource(dg.ConfigurableResource):
             threads=base.threads,
             memory_limit=base.memory_limit,
             pii_salt=base.pii_salt,
+            dbt_project_dir=base.dbt_project_dir,
         )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with warehouse.connect(self.settings(), read_only=read_only) as con:
             yield con
+
+
+class AsOfDate(dg.ConfigurableResource):
+    """The date every time-dependent model is computed as of: one value for the whole run.
+
+    A resource rather than per-asset config so that dbt and every Python model in a run see
+    the same date, and a re-execution of failed steps reuses it (it is part of the run
+    config). Set it at launch under `resources.as_of.config.as_of_date`.
+    """
+
+    as_of_date: str | None = Field(
+        default=None,
+        description=(
+            "YYYY-MM-DD. Null (the default) lets dbt infer it from the data: the latest order"
+            " date. Never today's date, so the same inputs always give the same outputs."
+        ),
+    )
+
+    @field_validator("as_of_date")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return date.fromisoformat(value).isoformat()
+
+    def dbt_vars(self) -> dict[str, str | None]:
+        """The `--vars` every dbt invocation in the run receives (dbt var `as_of_date`)."""
+        return {"as_of_date": self.as_of_date}

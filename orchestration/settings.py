@@ -31,6 +31,9 @@ class Settings:
     threads: int
     memory_limit: str
     pii_salt: str
+    # The dbt project Dagster orchestrates: this repository, unless pointed at a copy or
+    # fork (a shop's own tag rules, or a test that injects a failing dbt test).
+    dbt_project_dir: Path = PROJECT_DIR
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,6 +44,7 @@ class Settings:
             threads=int(os.environ.get("CP_THREADS", "2")),
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
+            dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
         )
 
     def export(self) -> None:
@@ -50,4 +54,5 @@ class Settings:
         os.environ["CP_THREADS"] = str(self.threads)
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
         os.environ["CP_PII_SALT"] = self.pii_salt
-        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+        os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)

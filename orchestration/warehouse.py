@@ -17,6 +17,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
+from orchestration.raw_files import source_files
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,6 @@ def _check_file(source: RawSource, path: Path) -> list[str]:
     return columns
 
 
-def _source_files(raw_dir: Path, source: RawSource) -> list[Path]:
-    folder = raw_dir / source.name
-    return sorted(p for p in folder.glob("*") if p.suffix in (".parquet", ".csv"))
-
-
 def register_raw_sources(
     con: duckdb.DuckDBPyConnection, raw_dir: Path, contract: RawContract = CONTRACT
 ) -> list[RegisteredSource]:
@@ -93,7 +89,7 @@ def register_raw_sources(
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     registered = []
     for source in contract.sources:
-        files = _source_files(raw_dir, source)
+        files = source_files(raw_dir, source)
         if not files:
             if source.required:
                 raise RawDataError(

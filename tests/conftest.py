@@ -10,6 +10,15 @@ from orchestration.sampledata.simulate import GeneratorConfig
 SMALL = GeneratorConfig(customers=1_500, seed=7, bad_row_rate=0.01)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Parse the dbt project before collection: test modules load the Dagster Definitions,
+    which read the manifest at import, and a clean clone has none (a stale one would hide
+    new models)."""
+    from orchestration.pipeline import prepare_dbt_manifest
+
+    prepare_dbt_manifest()
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> Path:
     """A 1,500-person dataset: `raw/` and `truth/` under the returned folder."""

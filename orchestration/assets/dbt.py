@@ -1,5 +1,14 @@
-"""Every dbt model, seed and test as Dagster assets and checks."""
+"""Every dbt model, seed and test as Dagster assets and checks.
 
+Keys and groups come from the dbt manifest, never from model names: a model's key is
+`[schema, name]` (dagster-dbt's default for a model with a configured schema), a source's key
+is its `meta.dagster.asset_key` (which is how raw views and Python outputs join the graph), and
+a model's group is its layer folder in `fqn` unless its yml names one. dbt tests become asset
+checks on the model they test, named after the test; a failing `error`-severity test is a
+blocking check, so nothing downstream of the model runs on data that failed it.
+"""
+
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -7,12 +16,15 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     dbt_assets,
+    get_asset_key_for_model,
 )
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.project import dbt_project
+from orchestration.resources import AsOfDate
 
 
 class CustomerProfilesTranslator(DagsterDbtTranslator):
@@ -35,8 +47,69 @@ translator = CustomerProfilesTranslator(
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    pool=WAREHOUSE_POOL,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: AsOfDate):
     """Build the dbt models and run their tests (tests report as asset checks)."""
-    yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+    build = dbt.cli(["build", "--vars", json.dumps(as_of.dbt_vars())], context=context)
+    # With DuckDB these fetches wait for dbt to exit (it holds the file), then query the
+    # relations through dbt's own adapter in this process: no second DuckDB configuration.
+    for event in build.stream().fetch_row_counts().fetch_column_metadata():
+        yield _with_documented_columns(build, _with_view_row_count(build, event))
+
+
+def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | None:
+    unique_id = event.metadata.get("unique_id")
+    if unique_id is None:
+        return None
+    return invocation.manifest["nodes"].get(getattr(unique_id, "text", unique_id))
+
+
+def _with_view_row_count(invocation: DbtCliInvocation, event: Any) -> Any:
+    """Row counts for views too: dagster-dbt counts tables only, and this project's views
+    (staging) are projections over Parquet, which DuckDB counts from the file footers."""
+    if not isinstance(event, dg.Output | dg.AssetMaterialization):
+        return event
+    node = _node_of(invocation, event)
+    if node is None or "dagster/row_count" in event.metadata or invocation.adapter is None:
+        return event
+    if node["config"].get("materialized") != "view":
+        return event
+    adapter = invocation.adapter
+    try:
+        with adapter.connection_named(f"row_count_{node['unique_id']}"):
+            _, table = adapter.execute(f"select count(*) from {node['relation_name']}", fetch=True)
+    except Exception as exc:  # metadata is a nicety: never fail a build over it
+        dg.get_dagster_logger().warning(f"row count of {node['relation_name']} failed: {exc}")
+        return event
+    return event.with_metadata({**event.metadata, "dagster/row_count": int(table[0][0])})
+
+
+def _with_documented_columns(invocation: DbtCliInvocation, event: Any) -> Any:
+    """Put the yml column descriptions back on the column schema read from the warehouse,
+    so the UI shows each column's type *and* meaning on every materialisation."""
+    schema = getattr(event, "metadata", {}).get("dagster/column_schema")
+    node = _node_of(invocation, event) if schema is not None else None
+    if node is None:
+        return event
+    documented = {name.lower(): c.get("description") for name, c in node["columns"].items()}
+    columns = [
+        dg.TableColumn(
+            name=column.name,
+            type=column.type,
+            description=column.description or documented.get(column.name.lower()) or None,
+            constraints=column.constraints,
+            tags=column.tags,
+        )
+        for column in schema.schema.columns
+    ]
+    described = dg.MetadataValue.table_schema(dg.TableSchema(columns=columns))
+    return event.with_metadata({**event.metadata, "dagster/column_schema": described})
+
+
+def dbt_model_key(model_name: str) -> dg.AssetKey:
+    """The asset key of a dbt model or seed, for a Python asset's `deps`."""
+    return get_asset_key_for_model([dbt_models], model_name)

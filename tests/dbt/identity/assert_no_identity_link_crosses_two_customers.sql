@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "int_identity__customer_ids"}}}) }}
 {#
     Identity resolution converged and respected its guardrails: no observed link between two
     stitched identifiers joins two different customers. (Links touching a shared identifier
