@@ -84,19 +84,20 @@ shared_anchors as (
 
 anchor_labels as (
 
-    select * from {{ anchor_labels }}
+    {#- work tables unknown to dbt: name their columns (column lineage cannot expand a *) #}
+    select node, label from {{ anchor_labels }}
 
 ),
 
 attachments as (
 
-    select * from {{ attachments }}
+    select node, anchor_components, anchor_label from {{ attachments }} as attachments
 
 ),
 
 unattached_labels as (
 
-    select * from {{ unattached_labels }}
+    select node, label from {{ unattached_labels }}
 
 ),
 
