@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,18 +21,13 @@ class WarehouseResource(dg.ConfigurableResource):
     raw_dir: str = ""
 
     def settings(self) -> Settings:
-        base = Settings.from_env()
-        return Settings(
-            raw_dir=Path(self.raw_dir) if self.raw_dir else base.raw_dir,
-            warehouse_path=Path(self.warehouse_path)
-            if self.warehouse_path
-            else base.warehouse_path,
-            dagster_home=base.dagster_home,
-            threads=base.threads,
-            memory_limit=base.memory_limit,
-            pii_salt=base.pii_salt,
-            dbt_project_dir=base.dbt_project_dir,
-        )
+        """The environment's settings, with this resource's overrides (if any) applied."""
+        overrides = {}
+        if self.raw_dir:
+            overrides["raw_dir"] = Path(self.raw_dir)
+        if self.warehouse_path:
+            overrides["warehouse_path"] = Path(self.warehouse_path)
+        return replace(Settings.from_env(), **overrides)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
