@@ -1,0 +1,16 @@
+{#
+    The daypart (a key of the var `dayparts`, e.g. morning) a timestamp falls in, by its hour.
+    A daypart [start, end) with start > end wraps past midnight (night: 23 -> 6).
+    Arguments: timestamp (SQL expression).
+#}
+{% macro daypart(timestamp) -%}
+    case
+        {%- for name, hours in var('dayparts').items() %}
+        {%- if hours[0] < hours[1] %}
+        when extract(hour from {{ timestamp }}) >= {{ hours[0] }} and extract(hour from {{ timestamp }}) < {{ hours[1] }} then '{{ name }}'
+        {%- else %}
+        when extract(hour from {{ timestamp }}) >= {{ hours[0] }} or extract(hour from {{ timestamp }}) < {{ hours[1] }} then '{{ name }}'
+        {%- endif %}
+        {%- endfor %}
+    end
+{%- endmacro %}

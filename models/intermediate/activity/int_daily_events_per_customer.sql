@@ -1,0 +1,59 @@
+{#
+    One row per customer per day with behaviour events: sessions, events by type, dwell time
+    and when in the day they happened. Events are attributed through the identifier they
+    were logged under (device, cookie, openid, member id); events under a shared or unknown
+    identifier belong to nobody and are left out.
+#}
+{%- set event_counts = {
+    'page_view': 'page_views', 'product_view': 'product_views', 'search': 'searches',
+    'add_to_cart': 'add_to_carts', 'favourite': 'favourites', 'share': 'shares',
+    'comment': 'comments', 'coupon_claim': 'coupon_claims',
+} -%}
+
+with events as (
+
+    select * from {{ ref('stg_behaviour__events') }}
+
+),
+
+customer_ids as (
+
+    select * from {{ ref('int_identity__customer_ids') }}
+
+),
+
+attributed as (
+
+    select
+        customer_ids.customer_id,
+        events.*
+
+    from events
+    inner join customer_ids
+        on customer_ids.identifier_key = {{ identifier_key('events.id_type', 'events.id_value') }}
+
+),
+
+final as (
+
+    select
+        customer_id,
+        cast(event_at as date) as event_date,
+        count(*) as events,
+        count(distinct session_id) as sessions,
+        {#- the canonical event types (seeds/enum_mappings.csv), counted per day #}
+        {%- for event_type, counted_as in event_counts.items() %}
+        sum(case when event_type = '{{ event_type }}' then 1 else 0 end) as {{ counted_as }},
+        {%- endfor %}
+        {%- for name in var('dayparts') %}
+        sum(case when {{ daypart('event_at') }} = '{{ name }}' then 1 else 0 end) as events_{{ name }},
+        {%- endfor %}
+        sum(dwell_seconds) as dwell_seconds,
+        count(dwell_seconds) as dwelled_events
+
+    from attributed
+    group by 1, 2
+
+)
+
+select * from final

@@ -1,0 +1,36 @@
+{#
+    One row per customer, day, category and brand bought: spend and units on order lines of
+    completed purchases (not cancelled or refunded). Category and brand preference and the
+    price band are summed from it at any cut-off.
+#}
+with items as (
+
+    select * from {{ ref('stg_commerce__order_items') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('int_orders_attributed') }}
+    where customer_id is not null
+        and not is_cancelled_or_refunded
+
+),
+
+final as (
+
+    select
+        orders.customer_id,
+        cast(orders.ordered_at as date) as order_date,
+        coalesce(items.category_name, 'unknown') as category_name,
+        coalesce(items.brand_name, 'unknown') as brand_name,
+        sum(items.quantity * items.unit_price) as item_spend,
+        sum(items.quantity) as units
+
+    from items
+    inner join orders on orders.order_id = items.order_id
+    group by 1, 2, 3, 4
+
+)
+
+select * from final
