@@ -340,8 +340,8 @@ final as (
         population.cutoff_date as as_of_date,
 
         -- purchases: recency, frequency, monetary
-        {{ dbt.datediff('last_order_date', 'population.cutoff_date', 'day') }} as recency_days,
-        {{ dbt.datediff('population.first_seen_date', 'population.cutoff_date', 'day') }} as tenure_days,
+        cast({{ dbt.datediff('last_order_date', 'population.cutoff_date', 'day') }} as {{ dbt.type_bigint() }}) as recency_days,
+        cast({{ dbt.datediff('population.first_seen_date', 'population.cutoff_date', 'day') }} as {{ dbt.type_bigint() }}) as tenure_days,
         {%- for count in ['order_count', 'order_count_30d', 'order_count_90d', 'order_count_prior_90d', 'order_count_365d'] %}
         cast(coalesce({{ count }}, 0) as {{ dbt.type_bigint() }}) as {{ count }},
         {%- endfor %}
@@ -352,7 +352,7 @@ final as (
         cast(avg_item_price as {{ dbt.type_numeric() }}) as avg_item_price,
         cast({{ dbt.datediff('first_order_date', 'last_order_date', 'day') }} as {{ dbt.type_float() }})
             / nullif(purchase_days - 1, 0) as avg_days_between_orders,
-        {{ dbt.datediff('previous_order_date', 'last_order_date', 'day') }} as days_between_last_two_orders,
+        cast({{ dbt.datediff('previous_order_date', 'last_order_date', 'day') }} as {{ dbt.type_bigint() }}) as days_between_last_two_orders,
         cast(coalesce(order_count_90d, 0) - coalesce(order_count_prior_90d, 0) as {{ dbt.type_bigint() }}) as order_trend_90d,
         cast(coalesce(monetary_90d, 0) - coalesce(monetary_prior_90d, 0) as {{ dbt.type_numeric() }}) as spend_trend_90d,
         cast(refunds as {{ dbt.type_float() }}) / nullif(orders_placed, 0) as refund_share,
@@ -418,7 +418,7 @@ final as (
         cast(dwell_seconds_90d as {{ dbt.type_float() }}) / nullif(dwelled_events_90d, 0) as avg_dwell_seconds,
         cast(add_to_carts_90d as {{ dbt.type_float() }}) / nullif(product_views_90d, 0) as add_to_cart_rate,
         cast(favourites_90d as {{ dbt.type_float() }}) / nullif(product_views_90d, 0) as favourite_rate,
-        days_since_last_event,
+        cast(days_since_last_event as {{ dbt.type_bigint() }}) as days_since_last_event,
 
         -- service
         case when has_tickets then cast(coalesce(tickets_365d, 0) as {{ dbt.type_bigint() }}) end as tickets_365d,
@@ -431,7 +431,7 @@ final as (
         case when has_campaigns then cast(coalesce(campaign_touches_365d, 0) as {{ dbt.type_bigint() }}) end as campaign_touches_365d,
         cast(campaign_opens_365d as {{ dbt.type_float() }}) / nullif(campaign_touches_365d, 0) as campaign_open_rate,
         cast(campaign_clicks_365d as {{ dbt.type_float() }}) / nullif(campaign_touches_365d, 0) as campaign_click_rate,
-        days_since_last_campaign,
+        cast(days_since_last_campaign as {{ dbt.type_bigint() }}) as days_since_last_campaign,
 
         population.first_seen_date,
         first_order_date,

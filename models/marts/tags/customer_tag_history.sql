@@ -1,0 +1,100 @@
+{#
+    One row per customer, tag and validity interval (SCD type 2): the tag had tag_value from
+    valid_from (inclusive) until valid_to (exclusive; null = still current). Each run at an
+    as_of_date closes the intervals whose value changed or whose customer left, and opens
+    one for each new value, so only changes are recorded.
+
+    Incremental by design (history is the one thing a rebuild cannot recreate). Before
+    extending, the pre-hook rewinds anything recorded at or after this as_of_date, so a rerun
+    of the same day is idempotent and a run for an earlier day rewrites history from that day.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['customer_id', 'tag_code', 'valid_from'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where valid_from >= " ~ as_of_date() ~ "{% endif %}",
+            "{% if is_incremental() %}update {{ this }} set valid_to = null where valid_to >= " ~ as_of_date() ~ "{% endif %}",
+        ],
+    )
+}}
+
+with current_tags as (
+
+    select customer_id, tag_code, tag_value, as_of_date from {{ ref('customer_tags') }}
+
+),
+
+{% if is_incremental() %}
+
+open_intervals as (
+
+    select * from {{ this }}
+    where valid_to is null
+
+),
+
+opened as (
+
+    select
+        current_tags.customer_id,
+        current_tags.tag_code,
+        current_tags.tag_value,
+        current_tags.as_of_date as valid_from,
+        cast(null as date) as valid_to
+
+    from current_tags
+    left join open_intervals
+        on open_intervals.customer_id = current_tags.customer_id
+        and open_intervals.tag_code = current_tags.tag_code
+    where open_intervals.customer_id is null
+        or open_intervals.tag_value != current_tags.tag_value
+
+),
+
+closed as (
+
+    select
+        open_intervals.customer_id,
+        open_intervals.tag_code,
+        open_intervals.tag_value,
+        open_intervals.valid_from,
+        {{ as_of_date() }} as valid_to
+
+    from open_intervals
+    left join current_tags
+        on current_tags.customer_id = open_intervals.customer_id
+        and current_tags.tag_code = open_intervals.tag_code
+    where current_tags.customer_id is null
+        or current_tags.tag_value != open_intervals.tag_value
+
+),
+
+final as (
+
+    select * from opened
+    union all
+    select * from closed
+
+)
+
+{% else %}
+
+final as (
+
+    select
+        customer_id,
+        tag_code,
+        tag_value,
+        as_of_date as valid_from,
+        cast(null as date) as valid_to
+
+    from current_tags
+
+)
+
+{% endif %}
+
+select * from final
