@@ -1,0 +1,1 @@
+"""Modelling code for the ML layer: plain typed functions, no Dagster, testable alone."""
