@@ -170,6 +170,18 @@ def test_cutoffs_whose_horizon_overlaps_the_validation_cutoff_do_not_train():
     assert trained == {pd.Timestamp(d) for d in months[:3]}  # April and May end after June 1
 
 
+def test_the_scoring_model_is_refit_on_every_labelled_cutoff_including_the_gap():
+    months = ("2023-01-01", "2023-02-01", "2023-03-01", "2023-04-01", "2023-05-01", "2023-06-01")
+    history = planted_history(customers=300, cutoffs=months).drop(columns="true_p")
+
+    fitted = fit_churn(history, NO_RIVAL)
+
+    assert fitted.metrics["validation_split"]["fit_cutoffs"] == list(months[:2])
+    assert fitted.metrics["scoring_split"]["fit_cutoffs"] == list(months[:-1])
+    assert fitted.metrics["scoring_split"]["calibration_cutoff"] == months[-1]
+    assert fitted.trained_through == pd.Timestamp(months[-1])
+
+
 def test_validation_metrics_are_json_and_count_rows_per_cutoff(model):
     text = json.dumps(model.metrics, allow_nan=False)
     assert "calibration_table" in text

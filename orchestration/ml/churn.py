@@ -466,7 +466,10 @@ def time_split(training: pd.DataFrame, config: ChurnConfig | None = None) -> Tim
     """The validation split `fit_churn` uses: latest labelled cut-off held out, training from
     cut-offs at least `gap_days` before it, calibration on the latest of those."""
     config = config or ChurnConfig()
-    rows = _prepare_training(training, config)
+    return _time_split(_prepare_training(training, config), config)
+
+
+def _time_split(rows: pd.DataFrame, config: ChurnConfig) -> TimeSplit:
     cutoffs = sorted(rows[CUTOFF_DATE].unique())
     if len(cutoffs) < 2:
         raise ValueError(
@@ -828,7 +831,8 @@ def fit_churn(training: pd.DataFrame, config: ChurnConfig | None = None) -> Chur
 
 
 def _fit_churn(training: pd.DataFrame, config: ChurnConfig) -> ChurnModel:
-    split = time_split(training, config)
+    rows = _prepare_training(training, config)
+    split = _time_split(rows, config)
     refit = config.refit_on_all_cutoffs
     validated = _fit_scorer(split, config.classifier, config, for_reasons=not refit)
     y_val = split.validation[LABEL].to_numpy(dtype=bool)
@@ -863,7 +867,6 @@ def _fit_churn(training: pd.DataFrame, config: ChurnConfig) -> ChurnModel:
         p_rival = rival.probability(rival.encoding.matrix(split.validation))
         comparison[other] = _probability_metrics(y_val, p_rival)
 
-    rows = pd.concat([split.fit, split.calibration, split.validation])
     scorer = (
         _fit_scorer(_refit_split(rows, config), config.classifier, config, for_reasons=True)
         if refit
