@@ -1,1 +1,1 @@
-"""Modelling code for the ML layer: plain typed functions, no Dagster, testable alone."""
+"""Modelling code with no Dagster in it: segments, churn, lifetime value."""
