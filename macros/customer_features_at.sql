@@ -159,7 +159,9 @@ order_features as (
         sum(case when days_before >= 90 and days_before < 180 then purchases else 0 end) as order_count_prior_90d,
         sum(case when days_before >= 90 and days_before < 180 then spend else 0 end) as monetary_prior_90d,
         sum(spend) as monetary_total,
+        sum(discount_known_spend) as discount_known_spend,
         sum(discount_amount) as discount_amount,
+        sum(coupon_known_purchases) as coupon_known_purchases,
         sum(coupon_purchases) as coupon_purchases,
         {%- for channel in channels %}
         sum(purchases_{{ channel }}) as purchases_{{ channel }},
@@ -368,24 +370,25 @@ final as (
         case when has_items then brand_concentration end as brand_concentration,
 
         -- price sensitivity
-        cast(discount_amount as {{ dbt.type_float() }}) / nullif(monetary_total + discount_amount, 0) as discount_share,
-        cast(coupon_purchases as {{ dbt.type_float() }}) / nullif(order_count, 0) as coupon_order_share,
+        cast(discount_amount as {{ dbt.type_float() }}) / nullif(discount_known_spend + discount_amount, 0) as discount_share,
+        cast(coupon_purchases as {{ dbt.type_float() }}) / nullif(coupon_known_purchases, 0) as coupon_order_share,
 
-        -- channels
+        -- channels, over the purchases whose channel is known
+        {%- set channel_known = 'purchases_' ~ channels | join(' + purchases_') %}
         case
-            when order_count > 0 then case greatest(purchases_{{ channels | join(', purchases_') }})
+            when {{ channel_known }} > 0 then case greatest(purchases_{{ channels | join(', purchases_') }})
             {%- for channel in channels %}
                 when purchases_{{ channel }} then '{{ channel }}'
             {%- endfor %}
             end
         end as preferred_channel,
-        cast(greatest(purchases_{{ channels | join(', purchases_') }}) as {{ dbt.type_float() }}) / nullif(order_count, 0) as preferred_channel_share,
+        cast(greatest(purchases_{{ channels | join(', purchases_') }}) as {{ dbt.type_float() }}) / nullif({{ channel_known }}, 0) as preferred_channel_share,
         cast(
             {%- for channel in channels %}
             case when purchases_{{ channel }} > 0 then 1 else 0 end{{ ' +' if not loop.last }}
             {%- endfor %}
         as {{ dbt.type_bigint() }}) as channel_count,
-        1 - cast(purchases_offline_store as {{ dbt.type_float() }}) / nullif(order_count, 0) as online_order_share,
+        1 - cast(purchases_offline_store as {{ dbt.type_float() }}) / nullif({{ channel_known }}, 0) as online_order_share,
 
         -- when they are active: purchases and behaviour events of the last year together
         {%- set daypart_activity = [] %}

@@ -18,7 +18,10 @@ daily as (
         sum(case when not is_cancelled_or_refunded then 1 else 0 end) as purchases,
         sum(case when order_status = 'refunded' then 1 else 0 end) as refunds,
         sum(case when not is_cancelled_or_refunded then total_amount else 0 end) as spend,
-        sum(case when not is_cancelled_or_refunded then coalesce(discount_amount, 0) else 0 end) as discount_amount,
+        {#- discounts and coupons, over the purchases whose export says (optional columns) #}
+        sum(case when not is_cancelled_or_refunded and discount_amount is not null then total_amount else 0 end) as discount_known_spend,
+        sum(case when not is_cancelled_or_refunded then discount_amount else 0 end) as discount_amount,
+        sum(case when not is_cancelled_or_refunded and has_coupon is not null then 1 else 0 end) as coupon_known_purchases,
         sum(case when not is_cancelled_or_refunded and has_coupon then 1 else 0 end) as coupon_purchases,
         {%- for channel in var('sales_channels') %}
         sum(case when not is_cancelled_or_refunded and channel = '{{ channel }}' then 1 else 0 end) as purchases_{{ channel }},

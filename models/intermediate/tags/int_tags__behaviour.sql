@@ -26,7 +26,7 @@ final as (
             {%- for code, name in var('channel_names_zh').items() %}
             when '{{ code }}' then '{{ name }}'
             {%- endfor %}
-            else '未购买'
+            else case when order_count = 0 then '未购买' else '未知' end
         end as channel_preference,
 
         case active_daypart
@@ -52,6 +52,7 @@ final as (
 
         case
             when order_count = 0 then '未购买'
+            when coupon_order_share is null then '未知'
             when coupon_order_share >= {{ var('tag_coupon_sensitivity_bands')['high'] }} then '高'
             when coupon_order_share >= {{ var('tag_coupon_sensitivity_bands')['medium'] }} then '中'
             else '低'
@@ -67,12 +68,14 @@ final as (
 
         case
             when order_count = 0 then '未购买'
+            when channel_count = 0 then '未知'
             when channel_count >= 2 then '多渠道'
             else '单渠道'
         end as omnichannel,
 
         case
             when order_count = 0 then '未购买'
+            when online_order_share is null then '未知'
             when online_order_share >= {{ var('tag_online_share_bands')['online'] }} then '线上为主'
             when online_order_share <= {{ var('tag_online_share_bands')['offline'] }} then '线下为主'
             else '线上线下均衡'

@@ -72,7 +72,8 @@ measured as (
         sum(customers) as customers,
         count(*) as distinct_values,
         {#- "known" is any value but 未知: 未购买 (never bought) is a known fact #}
-        sum(case when tag_value != '未知' then share else 0 end) as coverage
+        cast(sum(case when tag_value != '未知' then customers else 0 end) as {{ dbt.type_float() }})
+            / sum(customers) as coverage
 
     from value_shares
     group by 1
