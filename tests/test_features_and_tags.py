@@ -79,7 +79,9 @@ def _cut_off(raw: Path, out: Path, day: date) -> None:
                 )
             else:
                 select.append(f'"{column}"')
-        where = f"where try_cast({when} as timestamp) is null or try_cast({when} as timestamp) < {end}"
+        where = (
+            f"where try_cast({when} as timestamp) is null or try_cast({when} as timestamp) < {end}"
+        )
         if source.name == "order_items":  # lines of orders that were not placed yet
             orders = f"read_parquet('{raw / 'orders'}/*.parquet', union_by_name = true)"
             where = (
