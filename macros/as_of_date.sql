@@ -6,10 +6,10 @@
     Arguments: none.
 #}
 {% macro as_of_date() -%}
-    {%- set orders = source('commerce', 'orders') -%}
     {%- if var('as_of_date') -%}
         {{ return("cast('" ~ var('as_of_date') ~ "' as date)") }}
     {%- endif -%}
+    {%- set orders = source('commerce', 'orders') -%}
     {%- if not execute -%}
         {{ return("cast('1970-01-01' as date)") }}
     {%- endif -%}

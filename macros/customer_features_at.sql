@@ -344,7 +344,7 @@ final as (
         -- purchases: recency, frequency, monetary
         cast({{ dbt.datediff('last_order_date', 'population.cutoff_date', 'day') }} as {{ dbt.type_bigint() }}) as recency_days,
         cast({{ dbt.datediff('population.first_seen_date', 'population.cutoff_date', 'day') }} as {{ dbt.type_bigint() }}) as tenure_days,
-        {%- for count in ['order_count', 'order_count_30d', 'order_count_90d', 'order_count_prior_90d', 'order_count_365d'] %}
+        {%- for count in ['order_count', 'purchase_days', 'order_count_30d', 'order_count_90d', 'order_count_prior_90d', 'order_count_365d'] %}
         cast(coalesce({{ count }}, 0) as {{ dbt.type_bigint() }}) as {{ count }},
         {%- endfor %}
         {%- for amount in ['monetary_total', 'monetary_30d', 'monetary_90d', 'monetary_prior_90d', 'monetary_365d'] %}

@@ -29,3 +29,15 @@ _PREPARED_MARKER = "CP_DBT_MANIFEST_PREPARED_BY_DEV"
 if dbt_project.preparer.using_dagster_dev() and not os.environ.get(_PREPARED_MARKER):
     dbt_project.prepare_if_dev()
     os.environ[_PREPARED_MARKER] = str(os.getpid())
+
+
+def dbt_var(name: str) -> object:
+    """A var's value in dbt_project.yml: thresholds Python models share with dbt (the churn
+    horizon, the CLV horizon) live there once."""
+    import yaml
+
+    project = yaml.safe_load((Path(dbt_project.project_dir) / "dbt_project.yml").read_text())
+    variables = project.get("vars", {})
+    if name not in variables:
+        raise KeyError(f"dbt_project.yml declares no var {name!r}")
+    return variables[name]

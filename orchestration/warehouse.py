@@ -8,12 +8,13 @@ before dbt runs, is what lets a bad export fail fast with the file and column na
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
@@ -138,3 +139,51 @@ def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[s
             " union_by_name = true)"
         )
     return f"select {columns} from ({' union all by name '.join(readers)}) as files"
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    batches: pd.DataFrame | Iterable[pd.DataFrame],
+) -> int:
+    """Replace `schema.table` with the rows of `batches` (one frame, or frames streamed one
+    at a time so memory stays flat); returns the row count.
+
+    The rows go to a side table first, swapped in by one transaction at the end: readers see
+    the old table or the new one, never half of it, and a failure leaves the old one.
+    """
+    frames = [batches] if isinstance(batches, pd.DataFrame) else batches
+    staging = f"{schema}.{table}__new"
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"drop table if exists {staging}")
+    rows = 0
+    for frame in frames:
+        con.register("_batch", frame)
+        try:
+            if rows == 0 and not _exists(con, schema, f"{table}__new"):
+                con.execute(f"create table {staging} as select * from _batch")
+            else:
+                con.execute(f"insert into {staging} select * from _batch")
+        finally:
+            con.unregister("_batch")
+        rows += len(frame)
+    if not _exists(con, schema, f"{table}__new"):
+        raise ValueError(f"no rows (not even an empty frame) to write to {schema}.{table}")
+    con.execute("begin transaction")
+    try:
+        con.execute(f"drop table if exists {schema}.{table}")
+        con.execute(f"alter table {staging} rename to {table}")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return rows
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(found and found[0])

@@ -268,10 +268,15 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
     run_id = _launch(server, as_of_date="2025-12-31")
     run = _wait(server, run_id)
     assert run["status"] == "SUCCESS", server.log_tail()
+    # dbt runs in three steps around the Python models (dbt -> Python -> dbt).
     assert {step["stepKey"] for step in run["stepStats"]} == {
         "raw_files",
         "raw_sources",
         "dbt_models",
+        "dbt_models_2",
+        "dbt_models_3",
+        "customer_value",
+        "churn_scores",
     }
     built = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
     assert {"raw/orders", "staging/stg_commerce__orders", "reference/cn_cities"} <= built
@@ -313,7 +318,14 @@ def test_a_failing_dbt_test_fails_its_check_and_a_rerun_rebuilds_only_what_faile
     assert rerun["status"] == "SUCCESS", server.log_tail()
     # Observations are never "materialised", so Dagster re-observes the raw folders (cheap,
     # no warehouse); the raw views, which did materialise, are not rebuilt.
-    assert {step["stepKey"] for step in rerun["stepStats"]} == {"raw_files", "dbt_models"}
+    # The Python models and the dbt models after them sit downstream, so they run again too.
+    assert {step["stepKey"] for step in rerun["stepStats"]} == {
+        "raw_files",
+        "dbt_models",
+        "customer_value",
+        "churn_scores",
+        "dbt_models_2",
+    }
     rebuilt = {"/".join(m["assetKey"]["path"]) for m in rerun["assetMaterializations"]}
     # The failed model and what its failure held back downstream; nothing upstream or beside.
     assert rebuilt == {"staging/stg_commerce__orders"} | _downstream_of(

@@ -8,6 +8,7 @@ checks on the model they test, named after the test; a failing `error`-severity 
 blocking check, so nothing downstream of the model runs on data that failed it.
 """
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -57,7 +58,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: As
     build = dbt.cli(["build", "--vars", json.dumps(as_of.dbt_vars())], context=context)
     # With DuckDB these fetches wait for dbt to exit (it holds the file), then query the
     # relations through dbt's own adapter in this process: no second DuckDB configuration.
-    for event in build.stream().fetch_row_counts().fetch_column_metadata():
+    # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
+    # which took most of the step on this project's large generated models (and cannot
+    # follow the identity work tables at all).
+    for event in build.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False):
         yield _with_documented_columns(build, _with_view_row_count(build, event))
 
 
@@ -113,3 +117,16 @@ def _with_documented_columns(invocation: DbtCliInvocation, event: Any) -> Any:
 def dbt_model_key(model_name: str) -> dg.AssetKey:
     """The asset key of a dbt model or seed, for a Python asset's `deps`."""
     return get_asset_key_for_model([dbt_models], model_name)
+
+
+def dbt_model_relation(model_name: str) -> str:
+    """The `schema.table` a dbt model builds, from the manifest, for a Python asset to read."""
+    for node in _manifest()["nodes"].values():
+        if node["resource_type"] == "model" and node["name"] == model_name:
+            return f"{node['schema']}.{node.get('alias') or node['name']}"
+    raise KeyError(f"the dbt manifest has no model {model_name!r}")
+
+
+@functools.cache
+def _manifest() -> Mapping[str, Any]:
+    return json.loads(dbt_project.manifest_path.read_text())

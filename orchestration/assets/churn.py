@@ -1,0 +1,116 @@
+"""Churn risk: a calibrated classifier trained on the point-in-time feature history."""
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from orchestration.assets.dbt import dbt_model_key, dbt_model_relation
+from orchestration.assets.model_fits import record_fit
+from orchestration.assets.raw import WAREHOUSE_POOL
+from orchestration.assets.tables import warehouse_table_spec
+from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, score_churn
+from orchestration.ml.value import p_alive_by_cutoff
+from orchestration.project import dbt_var
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse import replace_table
+
+CHURN_TABLE = ("ml", "churn_scores")
+
+
+class ChurnRunConfig(dg.Config):
+    max_training_rows: int = Field(
+        default=250_000,
+        description="Training rows sampled (by customer, the same customers at every cut-off).",
+    )
+    score_batch_rows: int = Field(
+        default=200_000, description="Customers scored per batch: bounds memory at any size."
+    )
+    tier_high: float = Field(default=0.6, description="Churn probability from which risk is high.")
+    tier_medium: float = Field(
+        default=0.3, description="Churn probability from which risk is medium."
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        warehouse_table_spec(
+            *CHURN_TABLE,
+            description="Calibrated churn probability, risk tier and top reasons per customer.",
+            group_name="ml",
+            deps=[
+                dbt_model_key("customer_feature_history"),
+                dbt_model_key("int_churn_labels"),
+                dbt_model_key("customer_features"),
+            ],
+        )
+    ],
+    pool=WAREHOUSE_POOL,
+    code_version="churn_scores-1",
+)
+def churn_scores(
+    context: dg.AssetExecutionContext, config: ChurnRunConfig, warehouse: WarehouseResource
+):
+    """Train on labelled past cut-offs (the latest held out), then score every customer."""
+    churn_config = ChurnConfig(
+        horizon_days=int(dbt_var("churn_horizon_days")),
+        max_training_rows=config.max_training_rows,
+        tier_high=config.tier_high,
+        tier_medium=config.tier_medium,
+        threads=1,  # measured: two OpenMP threads fit slower than one on a 2-core machine
+    )
+    history = dbt_model_relation("customer_feature_history")
+    labels = dbt_model_relation("int_churn_labels")
+    features = dbt_model_relation("customer_features")
+    with warehouse.connect() as con:
+        labelled = con.execute(f"select count(*) from {labels}").fetchone()[0]
+        if not labelled:
+            raise ValueError(
+                f"{labels} is empty: no cut-off of the feature history has a finished"
+                " churn horizon before as_of_date; the data covers too short a period"
+            )
+        # A deterministic sample of customers (a hash of the id), so every cut-off holds the
+        # same people and reruns train on the same rows.
+        share = min(1.0, config.max_training_rows / labelled)
+        training = con.execute(
+            f"""
+            select history.*, history.as_of_date as cutoff_date, labels.is_churned
+            from {history} as history
+            inner join {labels} as labels
+                on labels.customer_id = history.customer_id
+                and labels.cutoff_date = history.as_of_date
+            where hash(history.customer_id) % 1000000 < {int(share * 1_000_000)}
+            """
+        ).df()
+        training["p_alive"] = p_alive_by_cutoff(training)
+        context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
+        model = fit_churn(training, churn_config)
+        del training
+
+        as_of = con.execute(f"select max(as_of_date) from {features}").fetchone()[0]
+        reader = con.cursor().execute(f"select * from {features}")
+
+        def scored_batches():
+            while True:
+                batch = reader.fetch_df_chunk(max(1, config.score_batch_rows // 2048))
+                if batch.empty:
+                    return
+                scores = score_churn(model, batch)
+                scores.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
+                yield scores
+
+        rows = replace_table(con, *CHURN_TABLE, scored_batches())
+    metadata = record_fit(
+        context,
+        warehouse,
+        model_name="churn",
+        as_of_date=as_of,
+        metrics={
+            **headline_metrics(model),
+            # the reliability diagram, as JSON text: bin, mean predicted, observed, count
+            "calibration_table": json.dumps(model.metrics["validation"]["calibration_table"]),
+        },
+        parameters=model.parameters,
+        data_window=(None, model.trained_through.date()),
+    )
+    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

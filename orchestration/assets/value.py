@@ -1,0 +1,62 @@
+"""Lifetime value: BG/NBD and Gamma-Gamma fitted on the purchase summary dbt computes."""
+
+import dagster as dg
+
+from orchestration.assets.dbt import dbt_model_key, dbt_model_relation
+from orchestration.assets.model_fits import record_fit
+from orchestration.assets.raw import WAREHOUSE_POOL
+from orchestration.assets.tables import warehouse_table_spec
+from orchestration.ml.value import ValueConfig, fit_value_models, parameters, score_value
+from orchestration.project import dbt_var
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse import replace_table
+
+VALUE_TABLE = ("ml", "customer_value")
+
+
+@dg.multi_asset(
+    specs=[
+        warehouse_table_spec(
+            *VALUE_TABLE,
+            description="P(alive), expected purchases and spend, and CLV per customer who bought.",
+            group_name="ml",
+            deps=[dbt_model_key("int_customer_purchase_summary")],
+        )
+    ],
+    pool=WAREHOUSE_POOL,
+    code_version="customer_value-1",
+)
+def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Fit BG/NBD and Gamma-Gamma on every buyer's purchase summary and score every buyer."""
+    config = ValueConfig(
+        horizon_days=int(dbt_var("clv_horizon_days")),
+        annual_discount_rate=float(dbt_var("clv_annual_discount_rate")),
+    )
+    with warehouse.connect() as con:
+        # A few numbers per buyer: small enough to hold even at millions of customers.
+        summary = con.execute(
+            f"select * from {dbt_model_relation('int_customer_purchase_summary')}"
+        ).df()
+        if summary.empty:
+            raise ValueError("no customer has bought anything as of as_of_date: nothing to fit")
+        fit = fit_value_models(summary, config)
+        scores = score_value(summary, fit, config)
+        as_of = summary["as_of_date"].iloc[0]
+        scores.insert(1, "as_of_date", as_of)
+        scores["horizon_days"] = config.horizon_days
+        rows = replace_table(con, *VALUE_TABLE, scores)
+    metrics = {
+        **fit.metrics(),
+        "mean_p_alive": float(scores["p_alive"].mean()),
+        "expected_revenue_total": float(scores["expected_revenue"].sum()),
+    }
+    metadata = record_fit(
+        context,
+        warehouse,
+        model_name="customer_value",
+        as_of_date=as_of,
+        metrics=metrics,
+        parameters=parameters(config),
+        data_window=(summary["first_purchase_date"].min(), as_of),
+    )
+    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})
