@@ -1,0 +1,1 @@
+"""Modelling code with no Dagster in it: segments, churn, lifetime value."""
