@@ -72,6 +72,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from sklearn import config_context
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, silhouette_score
@@ -421,7 +422,9 @@ def _criterion(name: str, Z: np.ndarray, labels: np.ndarray, inertia: float, m: 
         sub = labels[:m]
         if len(np.unique(sub)) < 2:
             return -1.0
-        return float(silhouette_score(Z[:m], sub))
+        # scikit-learn's default 1 GB of distance chunks would dominate the fit's memory.
+        with config_context(working_memory=128):
+            return float(silhouette_score(Z[:m], sub))
     if name == "calinski_harabasz":
         return float(calinski_harabasz_score(Z, labels))
     # X-means BIC (Pelleg & Moore 2000) for spherical clusters of shared variance.
@@ -447,19 +450,62 @@ def _kmeans(config: SegmentConfig, k: int, init: np.ndarray | None = None) -> KM
                   random_state=config.random_state)  # fmt: skip
 
 
-def _previous_centers(previous: SegmentModel, features: tuple[str, ...], pre: Pipeline):
-    """Previous centroids in the new scaled space, on the features both models use."""
+def _usable_features(X: np.ndarray, config: SegmentConfig) -> tuple[tuple[str, ...], dict]:
+    """Features with enough data and some spread; the rest (with the reason) are dropped."""
+    coverage = np.isfinite(X).mean(axis=0)
+    dropped = {f: f"coverage {c:.1%}" for f, c in zip(config.features, coverage, strict=True)
+               if c < config.min_feature_coverage}  # fmt: skip
+    kept = [i for i, f in enumerate(config.features) if f not in dropped]
+    if kept:
+        probe = _preprocessor([config.features[i] for i in kept], config)
+        spread = probe.fit_transform(X[:, kept]).std(axis=0)
+        dropped |= {config.features[i]: "constant" for i, sd in zip(kept, spread, strict=True)
+                    if sd <= 1e-12}  # fmt: skip
+    used = tuple(f for f in config.features if f not in dropped)
+    if len(used) < 2:
+        raise ValueError(
+            f"only {list(used)} of the segment features have data (dropped: {dropped}); "
+            "need at least two"
+        )
+    return used, dropped
+
+
+def _preprocessor(features: list[str] | tuple[str, ...], config: SegmentConfig) -> Pipeline:
+    return Pipeline([
+        ("prepare", _Prepare(tuple(f in config.zero_fill_features for f in features),
+                             tuple(f in config.log_features for f in features),
+                             config.clip_quantile)),
+        ("scale", StandardScaler()),
+    ])  # fmt: skip
+
+
+def _previous_centers(
+    previous: SegmentModel, features: tuple[str, ...], scaler: StandardScaler
+) -> tuple[np.ndarray, np.ndarray]:
+    """Previous centroids in the new scaled space, and the positions of the shared features."""
     shared = [f for f in features if f in previous.features]
-    scaler: StandardScaler = pre.named_steps["scale"]
-    pos_new = [features.index(f) for f in shared]
-    pos_old = [previous.features.index(f) for f in shared]
-    old = (
-        previous.centers[:, pos_old] * np.array(previous.scale)[pos_old]
-        + np.array(previous.mean)[pos_old]
+    new = [features.index(f) for f in shared]
+    old = [previous.features.index(f) for f in shared]
+    unscaled = (
+        previous.centers[:, old] * np.array(previous.scale)[old] + np.array(previous.mean)[old]
     )
     mapped = np.zeros((len(previous.segments), len(features)))
-    mapped[:, pos_new] = (old - scaler.mean_[pos_new]) / scaler.scale_[pos_new]
-    return mapped, np.array(pos_new, dtype=int)
+    mapped[:, new] = (unscaled - scaler.mean_[new]) / scaler.scale_[new]
+    return mapped, np.array(new, dtype=int)
+
+
+def _match_previous(
+    centers: np.ndarray, mapped: np.ndarray, shared: np.ndarray
+) -> dict[int, tuple[int, float]]:
+    """New cluster -> (previous segment, RMS distance) by optimal one-to-one matching."""
+    diff = centers[:, None, shared] - mapped[None, :, shared]
+    rms = np.sqrt((diff**2).mean(axis=2))
+    rows, cols = linear_sum_assignment(rms)
+    return {int(r): (int(c), float(rms[r, c])) for r, c in zip(rows, cols, strict=True)}
+
+
+def _id_number(segment_id: str) -> int:
+    return int(segment_id.rsplit("_", 1)[1])
 
 
 def fit_segments(
@@ -477,39 +523,14 @@ def fit_segments(
     _feature_matrix(features.head(0), config.features)  # names a missing column early
 
     order = _hash_order(features[ID_COLUMN], config.random_state)[: config.fit_sample_size]
-    sample = features.iloc[order]
-    X_all = _feature_matrix(sample, config.features)
-
-    # Drop features an orders-only shop (or a broken source) cannot fill.
-    coverage = np.isfinite(X_all).mean(axis=0)
-    dropped = {f: f"coverage {c:.1%}" for f, c in zip(config.features, coverage, strict=True)
-               if c < config.min_feature_coverage}  # fmt: skip
-    kept = [f for f in config.features if f not in dropped]
-    probe = _Prepare(
-        tuple(f in config.zero_fill_features for f in kept),
-        tuple(f in config.log_features for f in kept),
-        config.clip_quantile,
-    )
-    keep_idx = [config.features.index(f) for f in kept]
-    spread = probe.fit_transform(X_all[:, keep_idx]).std(axis=0) if kept else np.array([])
-    dropped |= {f: "constant" for f, s in zip(kept, spread, strict=True) if s <= 1e-12}
-    used = tuple(f for f in kept if f not in dropped)
-    if len(used) < 2:
-        raise ValueError(
-            f"only {list(used)} of the segment features have data (dropped: {dropped}); "
-            "need at least two"
-        )
-
-    X = X_all[:, [config.features.index(f) for f in used]]
-    pre = Pipeline([
-        ("prepare", _Prepare(tuple(f in config.zero_fill_features for f in used),
-                             tuple(f in config.log_features for f in used),
-                             config.clip_quantile)),
-        ("scale", StandardScaler()),
-    ])  # fmt: skip
-    Z = pre.fit_transform(X)
+    X_all = _feature_matrix(features.iloc[order], config.features)
+    used, dropped = _usable_features(X_all, config)
+    pre = _preprocessor(used, config)
+    Z = pre.fit_transform(X_all[:, [config.features.index(f) for f in used]])
+    scaler: StandardScaler = pre.named_steps["scale"]
     m = min(config.criterion_sample_size, len(Z))
 
+    # ---- k: the best fresh fit, unless a warm start from the previous model is about as good
     fits: dict[int, KMeans] = {}
     values: dict[int, float] = {}
     for k in range(config.k_min, config.k_max + 1):
@@ -517,68 +538,58 @@ def fit_segments(
         values[k] = _criterion(config.criterion, Z, fits[k].labels_, fits[k].inertia_, m)
     best_k = max(values, key=lambda k: (values[k], -k))
     chosen, chosen_by = fits[best_k], "best_criterion"
-
     metrics: dict[str, float | int | str | bool | None] = {}
-    mapped = pos_shared = None
+    mapped = shared = None
     if previous is not None:
-        mapped, pos_shared = _previous_centers(previous, used, pre)
+        mapped, shared = _previous_centers(previous, used, scaler)
         prev_k = len(previous.segments)
-        enough_shared = len(pos_shared) * 2 >= len(used)
-        if config.warm_start and enough_shared and config.k_min <= prev_k <= config.k_max:
+        if len(shared) * 2 < len(used):
+            mapped = None  # too little in common to call any segment the same
+        elif config.warm_start and config.k_min <= prev_k <= config.k_max:
             warm = _kmeans(config, prev_k, init=mapped).fit(Z)
             warm_value = _criterion(config.criterion, Z, warm.labels_, warm.inertia_, m)
             metrics["warm_start_criterion"] = warm_value
             if values[best_k] - warm_value <= config.k_switch_margin * abs(warm_value):
                 chosen, chosen_by = warm, "warm_start"
-        if not enough_shared:
-            mapped = None
-
-    centers = chosen.cluster_centers_
-    labels = chosen.labels_
+    centers, labels = chosen.cluster_centers_, chosen.labels_
     k = len(centers)
     shares = np.bincount(labels, minlength=k) / len(labels)
 
-    # ---- identity: inherit from the previous model where a centroid stayed put ----------
-    inherited: dict[int, Segment] = {}
-    distance_to_previous: dict[int, float] = {}
+    # ---- identity: inherit ids and names where a centroid stayed put; number the rest ----
+    matches = {}
     if previous is not None and mapped is not None:
-        diff = centers[:, None, pos_shared] - mapped[None, :, pos_shared]
-        rms = np.sqrt((diff**2).mean(axis=2))
-        rows, cols = linear_sum_assignment(rms)
-        for r, c in zip(rows, cols, strict=True):
-            distance_to_previous[int(r)] = float(rms[r, c])
-            if rms[r, c] <= config.match_tolerance:
-                inherited[int(r)] = previous.segments[c]
-    next_number = previous.next_segment_number if previous is not None else 1
-
-    scaler: StandardScaler = pre.named_steps["scale"]
-    log = np.array([f in config.log_features for f in used])
-    original = centers * scaler.scale_ + scaler.mean_
-    original[:, log] = np.expm1(original[:, log])
+        matches = _match_previous(centers, mapped, shared)
+    inherited = {i: previous.segments[c] for i, (c, d) in matches.items()
+                 if d <= config.match_tolerance}  # fmt: skip
     centroid_z = [dict(zip(used, map(float, c), strict=True)) for c in centers]
     fresh = sorted((i for i in range(k) if i not in inherited), key=lambda i: (-shares[i], i))
     taken = [(s.name_zh, s.name_en) for s in inherited.values()]
-    names = dict(zip(fresh, name_segments([centroid_z[i] for i in fresh], taken), strict=True))
-
-    ids = {i: seg.segment_id for i, seg in inherited.items()}
-    for i in fresh:  # largest first
-        ids[i] = f"seg_{next_number:02d}"
+    given = name_segments([centroid_z[i] for i in fresh], taken)
+    next_number = previous.next_segment_number if previous is not None else 1
+    identity: dict[int, tuple[str, str, str, str]] = {}  # id, name_zh, name_en, rule
+    for i, (zh, en, rule) in zip(fresh, given, strict=True):  # largest first
+        identity[i] = (f"seg_{next_number:02d}", zh, en, rule)
         next_number += 1
+    for i, seg in inherited.items():
+        identity[i] = (seg.segment_id, seg.name_zh, seg.name_en, seg.rule)
 
-    segments = []
-    for i in range(k):
-        if i in inherited:
-            zh, en, rule = inherited[i].name_zh, inherited[i].name_en, inherited[i].rule
-        else:
-            zh, en, rule = names[i]
-        segments.append(Segment(
-            segment_id=ids[i], name_zh=zh, name_en=en, rule=rule, centroid_z=centroid_z[i],
-            centroid=dict(zip(used, map(float, original[i]), strict=True)),
-            share_in_sample=float(shares[i]),
-        ))  # fmt: skip
-    by_id = sorted(range(k), key=lambda i: segments[i].segment_id)
-    segments = [segments[i] for i in by_id]
+    log = np.array([f in config.log_features for f in used])
+    original = centers * scaler.scale_ + scaler.mean_
+    original[:, log] = np.expm1(original[:, log])
+    segments = sorted(
+        (
+            Segment(
+                segment_id=identity[i][0], name_zh=identity[i][1], name_en=identity[i][2],
+                rule=identity[i][3], centroid_z=centroid_z[i],
+                centroid=dict(zip(used, map(float, original[i]), strict=True)),
+                share_in_sample=float(shares[i]),
+            )
+            for i in range(k)
+        ),
+        key=lambda s: _id_number(s.segment_id),
+    )  # fmt: skip
 
+    # ---- metrics for model_runs: flat numbers and short strings --------------------------
     silhouette = (
         values[k]
         if config.criterion == "silhouette" and chosen_by == "best_criterion"
@@ -600,22 +611,21 @@ def fit_segments(
         "segments_inherited": len(inherited),
         "segments_new": k - len(inherited),
     }
-    for seg in segments:
-        metrics[f"share_{seg.segment_id}"] = seg.share_in_sample
-    for i, seg in enumerate(segments):
-        j = by_id[i]
-        if j in distance_to_previous:
-            metrics[f"shift_{seg.segment_id}"] = distance_to_previous[j]
-        if j in inherited:
-            now = name_segments([seg.centroid_z])[0]
-            if now[2] != seg.rule:
-                metrics[f"name_drift_{seg.segment_id}"] = f"{now[1]} ({now[0]})"
+    metrics |= {f"share_{s.segment_id}": s.share_in_sample for s in segments}
+    metrics |= {f"shift_{identity[i][0]}": d for i, (_, d) in matches.items()}
+    kept_ids = {seg.segment_id for seg in inherited.values()}
+    for s in segments:
+        if s.segment_id in kept_ids:
+            zh, en, rule = name_segments([s.centroid_z])[0]
+            if rule != s.rule:
+                metrics[f"name_drift_{s.segment_id}"] = f"{en} ({zh})"
 
+    prepare: _Prepare = pre.named_steps["prepare"]
     return SegmentModel(
         features=used,
-        fill=tuple(map(float, pre.named_steps["prepare"].fill_)),
-        lower=tuple(map(float, pre.named_steps["prepare"].lower_)),
-        upper=tuple(map(float, pre.named_steps["prepare"].upper_)),
+        fill=tuple(map(float, prepare.fill_)),
+        lower=tuple(map(float, prepare.lower_)),
+        upper=tuple(map(float, prepare.upper_)),
         log=tuple(bool(x) for x in log),
         mean=tuple(map(float, scaler.mean_)),
         scale=tuple(map(float, scaler.scale_)),
@@ -665,6 +675,12 @@ def assign_segments(
 
 # ---- persona cards --------------------------------------------------------------------------
 
+PROFILE_NUMERICS = {
+    "monetary_365d": "avg_monetary_365d",
+    "avg_order_value": "avg_order_value",
+    "order_count_365d": "avg_order_count_365d",
+    "recency_days": "avg_recency_days",
+}
 PROFILE_CATEGORICALS = {
     "top_category": "top_categories",
     "top_brand": "top_brands",
@@ -697,7 +713,8 @@ def segment_profiles(
 ) -> pd.DataFrame:
     """A persona card per segment: size, value, frequency, top values, distinguishing traits."""
     _check_ids(assignments)
-    joined = features.merge(
+    wanted = {ID_COLUMN, *model.features, *PROFILE_NUMERICS, *PROFILE_CATEGORICALS}
+    joined = features[[c for c in features.columns if c in wanted]].merge(
         assignments[[ID_COLUMN, "segment_id"]], on=ID_COLUMN, how="inner", validate="one_to_one"
     )
     seg = joined["segment_id"]
@@ -710,10 +727,7 @@ def segment_profiles(
     sizes = seg.value_counts()
     cards["customers"] = cards["segment_id"].map(sizes).fillna(0).astype("int64")
     cards["share"] = cards["customers"] / max(len(joined), 1)
-    for column, out in (("monetary_365d", "avg_monetary_365d"),
-                        ("avg_order_value", "avg_order_value"),
-                        ("order_count_365d", "avg_order_count_365d"),
-                        ("recency_days", "avg_recency_days")):  # fmt: skip
+    for column, out in PROFILE_NUMERICS.items():
         if column in joined.columns:
             means = pd.to_numeric(joined[column], errors="coerce").groupby(seg).mean()
             cards[out] = cards["segment_id"].map(means)
