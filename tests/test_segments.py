@@ -205,6 +205,25 @@ def test_a_new_kind_of_customer_gets_a_fresh_id_and_the_others_keep_theirs(
     assert model.next_segment_number == 5
 
 
+def test_a_segment_that_moved_too_far_gets_a_fresh_id_and_its_old_id_is_retired(
+    three_blobs, three_blob_model
+):
+    old = blob_of_segment(three_blobs, assign_frame(three_blob_model, three_blobs))
+    swapped = pd.concat(
+        [three_blobs[three_blobs["blob"] != "price"], make_customers({"quality": 170}, seed=6)],
+        ignore_index=True,
+    )
+    model = fit_segments(swapped, FAST, previous=three_blob_model)
+
+    new = blob_of_segment(swapped, assign_frame(model, swapped))
+    assert {b: s for s, b in new.items() if b != "quality"} == {
+        b: s for s, b in old.items() if b != "price"
+    }
+    assert {s: b for s, b in new.items() if s not in old} == {"seg_04": "quality"}
+    price_id = next(s for s, b in old.items() if b == "price")
+    assert price_id not in new
+
+
 def test_an_orders_only_shop_is_segmented_without_behaviour_columns():
     frame = make_customers({"dormant": 150, "price": 150, "quality": 150})
     frame["shares_90d"] = np.nan
