@@ -153,10 +153,63 @@ def identity_resolution(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metr
     }
 
 
+def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
+    """The churn model against the generator's withheld 90 days after the data ends.
+
+    Each scored customer is matched to the one person behind their member id(s); the outcome
+    is that person buying nothing in the withheld 90 days. churn_oracle_auc ranks the same
+    customers by the generator's true probability of that (the best any model can do);
+    churn_recency_auc by days since the last purchase. ECE over 10 equal-frequency bins.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from orchestration.ml.churn import expected_calibration_error
+
+    if not _has_relation(con, "marts", "churn_scores"):
+        return {"churn": "not available: marts.churn_scores is not built yet"}
+    manifest = json.loads((truth_dir / "manifest.json").read_text())
+    scored = con.execute(
+        f"""
+        with people as (
+            select ids.customer_id, min(persons.person_id) as person_id
+            from intermediate.int_identity__customer_ids as ids
+            inner join {_truth(truth_dir, "persons")} as persons
+                on ids.identifier_key = 'member_id:' || persons.member_id
+            group by 1
+            having count(distinct persons.person_id) = 1
+        )
+        select
+            scores.churn_probability,
+            features.recency_days,
+            persons.p_no_purchase_next_90d,
+            not persons.bought_next_90d as churned
+        from marts.churn_scores as scores
+        inner join marts.customer_features as features using (customer_id)
+        inner join people using (customer_id)
+        inner join {_truth(truth_dir, "persons")} as persons using (person_id)
+        where scores.churn_probability is not null
+            and scores.as_of_date = cast(? as date)
+        """,
+        [manifest["data_end"]],
+    ).df()
+    if scored.empty or scored.churned.nunique() < 2:
+        return {"churn": f"not available: no scores as of the data's end ({manifest['data_end']})"}
+    y = scored.churned.to_numpy(dtype=bool)
+    return {
+        "churn_customers_evaluated": len(scored),
+        "churn_rate": round(float(y.mean()), 4),
+        "churn_auc": round(roc_auc_score(y, scored.churn_probability), 4),
+        "churn_oracle_auc": round(roc_auc_score(y, scored.p_no_purchase_next_90d), 4),
+        "churn_recency_auc": round(roc_auc_score(y, scored.recency_days), 4),
+        "churn_ece": round(expected_calibration_error(y, scored.churn_probability.to_numpy()), 4),
+    }
+
+
 METRIC_GROUPS: dict[str, MetricGroup] = {
     "basic": basic_counts,
     "raw": raw_completeness,
     "identity": identity_resolution,
+    "churn": churn_quality,
 }
 
 
