@@ -4,13 +4,13 @@
     not exist, an empty relation with those columns. A plain `dbt build` (tests, a shop without the Python
     step) then still builds: the model is empty and the tags it feeds read 未知. In the Dagster
     graph the Python asset always runs first.
-    Arguments: source_name, table_name.
+    Arguments: source_name, table_name, computed (contract columns the model adds itself).
 #}
-{% macro source_or_empty(source_name, table_name) -%}
+{% macro source_or_empty(source_name, table_name, computed=[]) -%}
     {%- set relation = source(source_name, table_name) -%}
     {%- set exists = execute and adapter.get_relation(relation.database, relation.schema, relation.identifier) is not none -%}
     {%- set columns = [] -%}
-    {%- for column in model.columns.values() -%}
+    {%- for column in model.columns.values() if column.name not in computed -%}
         {%- do columns.append('cast(' ~ (column.name if exists else 'null') ~ ' as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
     {%- endfor -%}
     {%- if exists -%}

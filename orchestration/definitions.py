@@ -6,6 +6,7 @@ from dagster_dbt import DbtCliResource
 from orchestration.assets.churn import churn_scores
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import raw_files, raw_sources
+from orchestration.assets.segments import customer_segments
 from orchestration.assets.value import customer_value
 from orchestration.jobs import full_build
 from orchestration.project import dbt_project
@@ -14,7 +15,7 @@ from orchestration.schedules import daily_refresh
 from orchestration.sensors import raw_files_sensor
 
 defs = dg.Definitions(
-    assets=[raw_files, raw_sources, dbt_models, customer_value, churn_scores],
+    assets=[raw_files, raw_sources, dbt_models, customer_value, churn_scores, customer_segments],
     jobs=[full_build],
     schedules=[daily_refresh],
     sensors=[raw_files_sensor],

@@ -205,11 +205,58 @@ def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     }
 
 
+def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
+    """Segments and the eight RFM classes against the generator's planted personas.
+
+    Adjusted Rand index over customers matched to one person through their member id(s);
+    segment_stability is the share of customers who kept their segment in the latest refit
+    (recorded by the segments asset when a previous assignment existed).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    if not _has_relation(con, "marts", "customer_segments"):
+        return {"segments": "not available: marts.customer_segments is not built yet"}
+    rows = con.execute(
+        f"""
+        with people as (
+            select ids.customer_id, min(persons.person_id) as person_id
+            from intermediate.int_identity__customer_ids as ids
+            inner join {_truth(truth_dir, "persons")} as persons
+                on ids.identifier_key = 'member_id:' || persons.member_id
+            group by 1
+            having count(distinct persons.person_id) = 1
+        )
+        select persons.persona, segments.segment_id, profile.rfm_class
+        from marts.customer_segments as segments
+        inner join marts.customer_profile as profile using (customer_id)
+        inner join people using (customer_id)
+        inner join {_truth(truth_dir, "persons")} as persons using (person_id)
+        where profile.rfm_class != '未购买'
+        """
+    ).df()
+    if rows.empty:
+        return {"segments": "not available: no segmented customer matches a planted person"}
+    stability = None
+    if _has_relation(con, "ml", "model_runs"):
+        found = con.execute(
+            "select json_extract(metrics_json, '$.kept_segment_share') from ml.model_runs"
+            " where model_name = 'segments' order by created_at desc limit 1"
+        ).fetchone()
+        stability = float(found[0]) if found and found[0] is not None else None
+    return {
+        "segment_customers_evaluated": len(rows),
+        "segment_ari": round(adjusted_rand_score(rows.persona, rows.segment_id), 4),
+        "rfm_class_ari": round(adjusted_rand_score(rows.persona, rows.rfm_class), 4),
+        "segment_stability": stability,
+    }
+
+
 METRIC_GROUPS: dict[str, MetricGroup] = {
     "basic": basic_counts,
     "raw": raw_completeness,
     "identity": identity_resolution,
     "churn": churn_quality,
+    "segments": segment_quality,
 }
 
 

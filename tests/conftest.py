@@ -8,6 +8,8 @@ from orchestration.sampledata.generate import generate
 from orchestration.sampledata.simulate import GeneratorConfig
 
 SMALL = GeneratorConfig(customers=1_500, seed=7, bad_row_rate=0.01)
+# For tests of the orchestration itself (UI, reruns): every asset, as little data as works.
+TINY = GeneratorConfig(customers=400, seed=11, bad_row_rate=0.01)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -24,4 +26,12 @@ def small_dataset(tmp_path_factory) -> Path:
     """A 1,500-person dataset: `raw/` and `truth/` under the returned folder."""
     root = tmp_path_factory.mktemp("small")
     generate(SMALL, root / "raw", progress=False, workers=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A 400-person dataset for tests that exercise the orchestration, not the models."""
+    root = tmp_path_factory.mktemp("tiny")
+    generate(TINY, root / "raw", progress=False, workers=1)
     return root

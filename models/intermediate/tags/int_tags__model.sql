@@ -1,11 +1,17 @@
 {#
-    Model tags, one row per customer as of as_of_date: the churn-risk tier and the forecast
-    value tier from the Python models. '未知' when the model has not scored the customer (a
+    Model tags, one row per customer as of as_of_date: the segment, the churn-risk tier and
+    the forecast value tier from the Python models. '未知' when the model has not scored the customer (a
     plain dbt build without the Python step), '未购买' for people who never bought.
 #}
 with features as (
 
     select * from {{ ref('customer_features') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('customer_segments') }}
 
 ),
 
@@ -33,6 +39,8 @@ final as (
     select
         features.customer_id,
 
+        coalesce(segments.segment_name_zh, '未知') as segment,
+
         case
             when features.order_count = 0 then '未购买'
             when churn.risk_tier = 'high' then '高'
@@ -58,6 +66,7 @@ final as (
         end as alive_likelihood
 
     from features
+    left join segments on segments.customer_id = features.customer_id
     left join churn on churn.customer_id = features.customer_id
     left join value on value.customer_id = features.customer_id
 
