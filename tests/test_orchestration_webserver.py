@@ -277,6 +277,7 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
         "dbt_models_3",
         "customer_value",
         "churn_scores",
+        "customer_segments",
     }
     built = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
     assert {"raw/orders", "staging/stg_commerce__orders", "reference/cn_cities"} <= built

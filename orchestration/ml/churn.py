@@ -129,6 +129,14 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "campaign_touches_365d",
     "campaign_open_rate",
     "campaign_click_rate",
+    # added with customer_features: the unanswered-ticket and no-contact drivers of lapsing,
+    # the gap before the last purchase, refunds and visit days
+    "unresolved_tickets_365d",
+    "days_since_last_campaign",
+    "days_between_last_two_orders",
+    "refund_share",
+    "active_days_90d",
+    "purchase_days",
 )
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "top_category",
