@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.settings import Settings
+from orchestration.warehouse import table_exists
 
 Metrics = dict[str, float | int | str | None]
 MetricGroup = Callable[[duckdb.DuckDBPyConnection, Path], Metrics]
@@ -25,24 +26,17 @@ def _truth(truth_dir: Path, table: str) -> str:
     return f"read_parquet('{pattern}')"
 
 
-def _has_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    query = (
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
-    )
-    return con.execute(query, [schema, name]).fetchone()[0] > 0
-
-
 def basic_counts(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     """Persons generated against records and customers the warehouse found."""
     persons, members = con.execute(
         f"select count(*), count(*) filter (where is_member) from {_truth(truth_dir, 'persons')}"
     ).fetchone()
     metrics: Metrics = {"persons_generated": persons, "persons_with_member_record": members}
-    if _has_relation(con, "staging", "stg_crm__customers"):
+    if table_exists(con, "staging", "stg_crm__customers"):
         metrics["member_records_staged"] = con.execute(
             "select count(distinct customer_ref) from staging.stg_crm__customers"
         ).fetchone()[0]
-    if _has_relation(con, "marts", "customer_360"):
+    if table_exists(con, "marts", "customer_360"):
         found = con.execute("select count(*) from marts.customer_360").fetchone()[0]
         metrics["customers_found"] = found
         metrics["customers_found_over_persons"] = round(found / persons, 4)
@@ -56,7 +50,7 @@ def raw_completeness(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics
     manifest = json.loads((truth_dir / "manifest.json").read_text())
     metrics: Metrics = {}
     for source, generated in manifest["rows"].items():
-        if not _has_relation(con, "raw", source):
+        if not table_exists(con, "raw", source):
             metrics[f"raw_rows_{source}"] = "not available: raw view missing"
             continue
         seen = con.execute(f"select count(*) from raw.{source}").fetchone()[0]
@@ -74,7 +68,7 @@ def identity_resolution(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metr
     the share of pairs put together that are one person; recall the share of one person's
     pairs put together. Counted from contingency tables, never by listing pairs.
     """
-    if not _has_relation(con, "intermediate", "int_identity__customer_ids"):
+    if not table_exists(con, "intermediate", "int_identity__customer_ids"):
         return {"identity": "not available: identity models are not built yet"}
     salt = Settings.from_env().pii_salt
     con.execute(
@@ -165,7 +159,7 @@ def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
 
     from orchestration.ml.churn import expected_calibration_error
 
-    if not _has_relation(con, "marts", "churn_scores"):
+    if not table_exists(con, "marts", "churn_scores"):
         return {"churn": "not available: marts.churn_scores is not built yet"}
     manifest = json.loads((truth_dir / "manifest.json").read_text())
     scored = con.execute(
@@ -214,7 +208,7 @@ def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     """
     from sklearn.metrics import adjusted_rand_score
 
-    if not _has_relation(con, "marts", "customer_segments"):
+    if not table_exists(con, "marts", "customer_segments"):
         return {"segments": "not available: marts.customer_segments is not built yet"}
     rows = con.execute(
         f"""
@@ -237,7 +231,7 @@ def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     if rows.empty:
         return {"segments": "not available: no segmented customer matches a planted person"}
     stability = None
-    if _has_relation(con, "ml", "model_runs"):
+    if table_exists(con, "ml", "model_runs"):
         found = con.execute(
             "select json_extract(metrics_json, '$.kept_segment_share') from ml.model_runs"
             " where model_name = 'segments' order by created_at desc limit 1"

@@ -161,14 +161,14 @@ def replace_table(
     for frame in frames:
         con.register("_batch", frame)
         try:
-            if rows == 0 and not _exists(con, schema, f"{table}__new"):
+            if rows == 0 and not table_exists(con, schema, f"{table}__new"):
                 con.execute(f"create table {staging} as select * from _batch")
             else:
                 con.execute(f"insert into {staging} select * from _batch")
         finally:
             con.unregister("_batch")
         rows += len(frame)
-    if not _exists(con, schema, f"{table}__new"):
+    if not table_exists(con, schema, f"{table}__new"):
         raise ValueError(f"no rows (not even an empty frame) to write to {schema}.{table}")
     con.execute("begin transaction")
     try:
@@ -181,7 +181,8 @@ def replace_table(
     return rows
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists (a table or a view)."""
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, table],

@@ -19,7 +19,7 @@ from orchestration.ml.segments import (
 )
 from orchestration.model_runs import MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table
+from orchestration.warehouse import replace_table, table_exists
 
 SEGMENTS_TABLE = ("ml", "customer_segments")
 PROFILES_TABLE = ("ml", "segment_profiles")
@@ -39,11 +39,7 @@ class SegmentRunConfig(dg.Config):
 
 def _previous_model(con) -> SegmentModel | None:
     """The last fit's model, persisted in model_runs, so ids and names carry over."""
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE],
-    ).fetchone()[0]
-    if not found:
+    if not table_exists(con, MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE):
         return None
     row = con.execute(
         f"select parameters_json from {MODEL_RUNS_SCHEMA}.{MODEL_RUNS_TABLE}"
@@ -59,10 +55,7 @@ def _previous_model(con) -> SegmentModel | None:
 def _keep_previous_assignments(con) -> bool:
     """Copy the last refresh's assignments aside (a temp table) to measure stability."""
     schema, table = SEGMENTS_TABLE
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
+    found = table_exists(con, schema, table)
     if found:
         con.execute(
             f"create or replace temp table previous_segments as"

@@ -10,7 +10,6 @@ spend what the population does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -34,6 +33,11 @@ class ValueConfig:
             raise ValueError("horizon_days and step_days must be positive")
         if not -1 < self.annual_discount_rate < 10:
             raise ValueError(f"annual_discount_rate {self.annual_discount_rate} is implausible")
+
+    @property
+    def discount_rate_per_step(self) -> float:
+        """The annual rate compounded down to one step of step_days."""
+        return (1 + self.annual_discount_rate) ** (self.step_days / 365.0) - 1
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,10 @@ def score_value(
     spend = np.where((x > 0) & (np.nan_to_num(spend) > 0), spend, population_mean)
     horizon = config.horizon_days / DAYS_PER_WEEK
     step = config.step_days / DAYS_PER_WEEK
-    rate_per_step = (1 + config.annual_discount_rate) ** (config.step_days / 365.0) - 1
     purchases = clv.expected_purchases(bg, horizon, x, t_x, big_t)
     per_purchase = clv.expected_spend(gg, x, spend)
     lifetime = clv.customer_lifetime_value(
-        bg, gg, x, t_x, big_t, spend, horizon, rate_per_step, step
+        bg, gg, x, t_x, big_t, spend, horizon, config.discount_rate_per_step, step
     )
     return pd.DataFrame(
         {
@@ -114,14 +117,11 @@ def score_value(
 
 
 def parameters(config: ValueConfig) -> dict[str, object]:
-    """The configuration as JSON-able parameters for model_runs."""
-    values = asdict(config)
-    values["time_unit"] = "week"
-    values["discount_rate_per_step"] = (1 + config.annual_discount_rate) ** (
-        config.step_days / 365.0
-    ) - 1
+    """The configuration as parameters for model_runs."""
     return {
-        k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in values.items()
+        **asdict(config),
+        "time_unit": "week",
+        "discount_rate_per_step": config.discount_rate_per_step,
     }
 
 
