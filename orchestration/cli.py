@@ -50,6 +50,51 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audience_count(args: argparse.Namespace) -> int:
+    """Count who an expression selects in the built customer_profile (read-only)."""
+    import duckdb
+
+    from orchestration.audiences.expression import AudienceExpressionError
+    from orchestration.audiences.members import count_expression
+
+    warehouse = args.warehouse or Settings.from_env().warehouse_path
+    if not warehouse.exists():
+        raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        total, consented = count_expression(con, args.expression)
+    except AudienceExpressionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    print(f"{total:,} customers ({consented:,} with marketing consent)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write one audience's consenting members as hashed identifiers, with a manifest."""
+    import duckdb
+
+    from orchestration.audiences.export import export_audience
+
+    settings = Settings.from_env()
+    warehouse = args.warehouse or settings.warehouse_path
+    if not warehouse.exists():
+        raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        result = export_audience(con, args.audience, args.format, args.out or settings.export_dir)
+    finally:
+        con.close()
+    print(
+        f"wrote {result.rows:,} customers to {result.data_file}"
+        f" ({result.excluded_for_consent:,} left out: no marketing consent)"
+    )
+    print(f"manifest: {result.manifest_file}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     """Generate sample data if there is none, then materialise every asset."""
     from orchestration.sampledata.generate import generate
@@ -125,6 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--as-of-date", type=date.fromisoformat, default=None,
                      help="compute as of this day (YYYY-MM-DD); default: the latest order date")  # fmt: skip
     run.set_defaults(func=_run)
+
+    audience = commands.add_parser("audience", help="try audience expressions on the warehouse")
+    audience_commands = audience.add_subparsers(dest="audience_command", required=True)
+    count = audience_commands.add_parser("count", help="count who an expression selects")
+    count.add_argument("expression", help="e.g. \"city = '上海市' and age_band = '90后'\"")
+    count.add_argument("--warehouse", type=Path, help="warehouse file (default: $CP_WAREHOUSE)")
+    count.set_defaults(func=_audience_count)
+
+    export = commands.add_parser(
+        "export", help="write an audience's consenting members (hashed ids) and a manifest"
+    )
+    export.add_argument("audience", help="an audience name from audiences.yml")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--out", type=Path, help="folder to write (default: $CP_EXPORT_DIR)")
+    export.add_argument("--warehouse", type=Path, help="warehouse file (default: $CP_WAREHOUSE)")
+    export.set_defaults(func=_export)
 
     ui = commands.add_parser("ui", help="start the Dagster UI on this project")
     ui.add_argument("--host", default="127.0.0.1")

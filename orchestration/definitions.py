@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.assets.audiences import audiences
 from orchestration.assets.churn import churn_scores
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import raw_files, raw_sources
@@ -15,7 +16,15 @@ from orchestration.schedules import daily_refresh
 from orchestration.sensors import raw_files_sensor
 
 defs = dg.Definitions(
-    assets=[raw_files, raw_sources, dbt_models, customer_value, churn_scores, customer_segments],
+    assets=[
+        raw_files,
+        raw_sources,
+        dbt_models,
+        customer_value,
+        churn_scores,
+        customer_segments,
+        audiences,
+    ],
     jobs=[full_build],
     schedules=[daily_refresh],
     sensors=[raw_files_sensor],

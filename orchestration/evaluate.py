@@ -245,12 +245,132 @@ def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     }
 
 
+def _matched_persons(truth_dir: Path) -> str:
+    """SQL: customer_id -> the one planted person behind their member id(s) (customers whose
+    member ids belong to several people are left out), with that person's truth columns."""
+    persons = _truth(truth_dir, "persons")
+    return f"""
+        select matched.customer_id, persons.*
+        from (
+            select ids.customer_id, min(persons.person_id) as person_id
+            from intermediate.int_identity__customer_ids as ids
+            inner join {persons} as persons
+                on ids.identifier_key = 'member_id:' || persons.member_id
+            group by 1
+            having count(distinct persons.person_id) = 1
+        ) as matched
+        inner join {persons} as persons using (person_id)
+    """
+
+
+LOOKALIKE_SEED_SEED = 20  # which random half of each persona seeds its lookalike
+
+
+def lookalike_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
+    """Lookalike expansion against the planted personas.
+
+    For each persona: a random half of its (matched) customers is the seed; the expansion's
+    size N is the other half; precision at N is the share of the expansion who are of the
+    persona, against its base rate among all non-seed customers. Headline keys: the means
+    over personas, and the smallest precision / base-rate ratio.
+    """
+    import numpy as np
+
+    from orchestration.audiences.lookalike import lookalike_scores
+
+    if not table_exists(con, "marts", "customer_features"):
+        return {"lookalike": "not available: marts.customer_features is not built yet"}
+    features = con.execute(
+        "select * exclude (as_of_date) from marts.customer_features order by customer_id"
+    ).df()
+    personas = con.execute(
+        f"select customer_id, persona from ({_matched_persons(truth_dir)}) order by customer_id"
+    ).df()
+    rng = np.random.default_rng(LOOKALIKE_SEED_SEED)
+    metrics: Metrics = {}
+    precisions, base_rates, ratios = [], [], []
+    for persona, members in personas.groupby("persona").customer_id:
+        members = members.to_numpy()
+        if len(members) < 20:
+            continue
+        shuffled = rng.permutation(members)
+        seed, rest = shuffled[: len(members) // 2], shuffled[len(members) // 2 :]
+        expansion = lookalike_scores(features, seed, size=len(rest))
+        precision = float(np.isin(expansion.customer_id, rest).mean())
+        base_rate = len(rest) / (len(features) - len(seed))
+        metrics[f"lookalike_precision_at_n_{persona}"] = round(precision, 4)
+        metrics[f"lookalike_base_rate_{persona}"] = round(base_rate, 4)
+        precisions.append(precision)
+        base_rates.append(base_rate)
+        ratios.append(precision / base_rate)
+    if not precisions:
+        return {"lookalike": "not available: no persona has 20 matched customers"}
+    return {
+        "lookalike_precision_at_n": round(float(np.mean(precisions)), 4),
+        "lookalike_base_rate": round(float(np.mean(base_rates)), 4),
+        "lookalike_min_lift": round(float(min(ratios)), 2),
+        **metrics,
+    }
+
+
+# A campaign x persona cell is read out when both arms have at least this many customers:
+# below it a 95% interval is too wide to say anything and its coverage is not the question.
+MIN_CELL_CUSTOMERS = 30
+
+
+def campaign_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
+    """Coverage of the uplift intervals: the share of campaign x persona cells whose reported
+    95% interval (campaign_effects' formula, grouped by planted persona) holds the true
+    uplift (the generator's mean of treated-minus-control purchase probabilities)."""
+    import numpy as np
+
+    from orchestration.audiences.uplift import uplift_interval
+
+    if not table_exists(con, "intermediate", "int_campaign_conversions"):
+        return {"campaigns": "not available: int_campaign_conversions is not built yet"}
+    cells = con.execute(
+        f"""
+        with conversions as (
+            select truth.persona, conversions.*
+            from intermediate.int_campaign_conversions as conversions
+            inner join ({_matched_persons(truth_dir)}) as truth using (customer_id)
+        )
+        select
+            conversions.campaign_id, conversions.persona,
+            count(*) filter (where assignment_group = 'treatment') as treated,
+            count(*) filter (where assignment_group = 'control') as control,
+            count(*) filter (where assignment_group = 'treatment' and converted) as treated_conversions,
+            count(*) filter (where assignment_group = 'control' and converted) as control_conversions,
+            any_value(uplift.true_uplift) as true_uplift
+        from conversions
+        inner join {_truth(truth_dir, "campaign_uplift")} as uplift
+            on uplift.campaign_id = conversions.campaign_id and uplift.persona = conversions.persona
+        group by 1, 2
+        """
+    ).df()
+    cells = cells[(cells.treated >= MIN_CELL_CUSTOMERS) & (cells.control >= MIN_CELL_CUSTOMERS)]
+    if cells.empty:
+        return {"campaigns": f"not available: no campaign x persona cell has {MIN_CELL_CUSTOMERS}"
+                " customers in each arm"}  # fmt: skip
+    _, low, high = uplift_interval(
+        cells.treated_conversions, cells.treated, cells.control_conversions, cells.control
+    )
+    covered = (low <= cells.true_uplift) & (cells.true_uplift <= high)
+    return {
+        "uplift_cells_evaluated": len(cells),
+        "uplift_ci_coverage": round(float(np.mean(covered)), 4),
+        "uplift_mean_ci_width": round(float(np.mean(high - low)), 4),
+    }
+
+
 METRIC_GROUPS: dict[str, MetricGroup] = {
     "basic": basic_counts,
     "raw": raw_completeness,
     "identity": identity_resolution,
     "churn": churn_quality,
     "segments": segment_quality,
+    "lookalike": lookalike_quality,
+    "campaigns": campaign_quality,
 }
 
 

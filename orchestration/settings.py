@@ -34,6 +34,9 @@ class Settings:
     # The dbt project Dagster orchestrates: this repository, unless pointed at a copy or
     # fork (a shop's own tag rules, or a test that injects a failing dbt test).
     dbt_project_dir: Path = PROJECT_DIR
+    # The audience definitions analysts edit (orchestration/audiences/definitions.py).
+    audiences_file: Path = PROJECT_DIR / "audiences.yml"
+    export_dir: Path = PROJECT_DIR / "exports"  # where `customer-profiles export` writes
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +48,8 @@ class Settings:
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
+            audiences_file=_path_from_env("CP_AUDIENCES_FILE", "audiences.yml"),
+            export_dir=_path_from_env("CP_EXPORT_DIR", "exports"),
         )
 
     def export(self) -> None:
@@ -55,4 +60,5 @@ class Settings:
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
         os.environ["CP_PII_SALT"] = self.pii_salt
         os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
+        os.environ["CP_AUDIENCES_FILE"] = str(self.audiences_file)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)

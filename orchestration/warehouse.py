@@ -170,15 +170,32 @@ def replace_table(
         rows += len(frame)
     if not table_exists(con, schema, f"{table}__new"):
         raise ValueError(f"no rows (not even an empty frame) to write to {schema}.{table}")
+    _swap_in(con, schema, table)
+    return rows
+
+
+def replace_table_from_query(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, select_sql: str
+) -> int:
+    """Replace `schema.table` with the result of a query run inside the warehouse (no rows
+    pass through Python), swapped in like `replace_table`; returns the row count."""
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create or replace table {schema}.{table}__new as {select_sql}")
+    rows = con.execute(f"select count(*) from {schema}.{table}__new").fetchone()[0]
+    _swap_in(con, schema, table)
+    return int(rows)
+
+
+def _swap_in(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """Put `schema.table__new` in the place of `schema.table` in one transaction."""
     con.execute("begin transaction")
     try:
         con.execute(f"drop table if exists {schema}.{table}")
-        con.execute(f"alter table {staging} rename to {table}")
+        con.execute(f"alter table {schema}.{table}__new rename to {table}")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return rows
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -1,0 +1,120 @@
+"""Consent-safe activation export: one audience as a file of hashed identifiers, with a manifest.
+
+What leaves the warehouse: the customer id (a surrogate key) and the customer's phone and
+email as the salted SHA-256 hashes staging made of them (`CP_PII_SALT`; an ad platform that
+matches on unsalted hashes needs the same salt-free hashing on both sides, which this project
+deliberately does not do). Never a raw phone, email or name: the export reads nothing that
+holds them. Every member without marketing consent is left out and counted in the manifest.
+
+The data file and its manifest are written under temporary names and renamed into place, so a
+reader never picks up half a file or a manifest that describes another file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from orchestration.warehouse import table_exists
+
+Format = Literal["csv", "parquet"]
+FORMATS: tuple[Format, ...] = ("csv", "parquet")
+
+MEMBERS = "marts.audience_members"
+AUDIENCES = "ml.audiences"
+IDENTIFIERS = "intermediate.int_identity__customer_ids"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    data_file: Path
+    manifest_file: Path
+    rows: int
+    excluded_for_consent: int
+
+
+def export_audience(
+    con: duckdb.DuckDBPyConnection, audience: str, fmt: Format, out_dir: Path
+) -> ExportResult:
+    """Write `out_dir/<audience>_<as_of>.<fmt>` and its `.manifest.json`; returns what it wrote."""
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+    for relation in (MEMBERS, AUDIENCES, IDENTIFIERS):
+        if not table_exists(con, *relation.split(".")):
+            raise ValueError(f"the warehouse has no {relation}: run the pipeline first")
+    known = [r[0] for r in con.execute(f"select audience_name from {AUDIENCES}").fetchall()]
+    if audience not in known:
+        raise ValueError(
+            f"no audience named {audience!r} in the warehouse"
+            f" (built: {', '.join(sorted(known)) or 'none'}); is it in audiences.yml and was"
+            " the pipeline run since?"
+        )
+    expression, lookalike_of, as_of = con.execute(
+        f"select a.expression, a.lookalike_of, max(m.as_of_date) from {AUDIENCES} as a"
+        f" left join {MEMBERS} as m using (audience_name) where a.audience_name = ?"
+        " group by 1, 2",
+        [audience],
+    ).fetchone()
+    total, consented = con.execute(
+        f"select count(*), count(*) filter (where has_marketing_consent) from {MEMBERS}"
+        " where audience_name = ?",
+        [audience],
+    ).fetchone()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{audience}_{as_of or 'empty'}"
+    data_file = out_dir / f"{stem}.{fmt}"
+    partial = out_dir / f".{stem}.{fmt}.partial"
+    query = f"""
+        select
+            members.customer_id,
+            min(case when ids.id_type = 'phone' then substr(ids.identifier_key, 7) end) as phone_sha256,
+            min(case when ids.id_type = 'email' then substr(ids.identifier_key, 7) end) as email_sha256
+        from {MEMBERS} as members
+        left join {IDENTIFIERS} as ids
+            on ids.customer_id = members.customer_id and ids.id_type in ('phone', 'email')
+        where members.audience_name = $audience and members.has_marketing_consent
+        group by members.customer_id
+        order by members.customer_id
+    """  # noqa: S608 - relation names are constants; the audience is a bound parameter
+    options = "format csv, header true" if fmt == "csv" else "format parquet"
+    con.execute(f"copy ({query}) to '{_sql_path(partial)}' ({options})", {"audience": audience})
+    checksum = _sha256(partial)
+    manifest = {
+        "audience": audience,
+        "expression": expression,
+        "lookalike_of": lookalike_of,
+        "format": fmt,
+        "file": data_file.name,
+        "rows": consented,
+        "excluded_for_consent": total - consented,
+        "as_of_date": str(as_of) if as_of else None,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sha256": checksum,
+        "columns": ["customer_id", "phone_sha256", "email_sha256"],
+        "identifier_hashing": "SHA-256 of the normalised value with the project's salt",
+    }
+    manifest_file = out_dir / f"{stem}.manifest.json"
+    partial_manifest = out_dir / f".{stem}.manifest.json.partial"
+    partial_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    os.replace(partial, data_file)
+    os.replace(partial_manifest, manifest_file)
+    return ExportResult(data_file, manifest_file, consented, total - consented)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

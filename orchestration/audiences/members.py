@@ -1,0 +1,296 @@
+"""Audience membership: every definition evaluated against `customer_profile` in the warehouse.
+
+Rule audiences run as SQL generated from their checked expression tree (never their text);
+lookalike audiences rank the non-members of their seed (`lookalike.py`). Membership rows stay
+in the warehouse; only a lookalike's features pass through Python. Three tables result:
+
+- `audience_members`: audience x customer, with the customer's consent flag (exports drop the
+  ones without), priority, and for a lookalike the likeness score and rank. With
+  `exclusive: true` a customer stays only in their highest-priority audience (ties: the
+  earlier audience in the file).
+- `audience_overlaps`: for every pair of audiences, the customers in both (before exclusivity).
+- `audiences`: one row per definition: owner, description, the expression as checked, sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from orchestration.audiences.definitions import (
+    AudienceDefinition,
+    AudienceDefinitionError,
+    AudienceSet,
+)
+from orchestration.audiences.expression import (
+    AudienceExpressionError,
+    ColumnSpec,
+    CompiledExpression,
+    Kind,
+    compile_expression,
+)
+from orchestration.audiences.lookalike import LookalikeConfig, lookalike_scores
+from orchestration.warehouse import replace_table, replace_table_from_query
+
+PROFILE = "marts.customer_profile"  # what expressions filter (the dbt model's relation)
+CATALOG = "marts.tag_catalog"  # where tag columns' allowed values come from
+SCHEMA = "ml"
+MEMBERS_TABLE = "audience_members"
+OVERLAPS_TABLE = "audience_overlaps"
+AUDIENCES_TABLE = "audiences"
+_HITS = "audience_hits"  # temp table: every (audience, customer) before exclusivity
+
+_KINDS: dict[str, Kind] = {
+    "VARCHAR": "text",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "date",
+    "TIMESTAMP WITH TIME ZONE": "date",
+}
+_NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
+
+
+def profile_columns(
+    con: duckdb.DuckDBPyConnection, profile: str, catalog: str | None = None
+) -> dict[str, ColumnSpec]:
+    """The columns an audience may use: every profile column, typed; tags with their values."""
+    allowed: dict[str, tuple[str, ...]] = {}
+    if catalog is not None:
+        for code, values in con.execute(
+            f"select tag_code, allowed_values from {catalog} where allowed_values is not null"
+        ).fetchall():
+            allowed[code] = tuple(json.loads(values))
+    columns = {}
+    for name, duck_type, *_ in con.execute(f"describe {profile}").fetchall():
+        kind = _kind(duck_type)
+        if kind is None:
+            continue  # a type no audience compares (lists, structs)
+        values = allowed.get(name) if kind == "text" else None
+        columns[name] = ColumnSpec(name, kind, values)
+    return columns
+
+
+def _kind(duck_type: str) -> Kind | None:
+    if duck_type in _KINDS:
+        return _KINDS[duck_type]
+    if duck_type.startswith("DECIMAL") or duck_type in _NUMBER_TYPES or duck_type.startswith("U"):
+        return "number"
+    return None
+
+
+def compile_definitions(
+    definitions: AudienceSet, columns: Mapping[str, ColumnSpec]
+) -> dict[str, CompiledExpression]:
+    """Every rule audience's checked SQL; the first bad one fails with the audience named."""
+    compiled = {}
+    for audience in definitions.audiences:
+        if audience.is_lookalike:
+            continue
+        try:
+            compiled[audience.name] = compile_expression(audience.expression, columns)
+        except AudienceExpressionError as error:
+            raise AudienceDefinitionError(
+                f"{definitions.source}: audience {audience.name!r}: {error}"
+            ) from None
+    return compiled
+
+
+def count_expression(
+    con: duckdb.DuckDBPyConnection, expr: str, profile: str = PROFILE, catalog: str = CATALOG
+) -> tuple[int, int]:
+    """Ad-hoc use of the expression language: (customers selected, of them with consent)."""
+    compiled = compile_expression(expr, profile_columns(con, profile, catalog))
+    total, consented = con.execute(
+        f"select count(*), count(*) filter (where has_marketing_consent)"
+        f" from {profile} where {compiled.sql}"
+    ).fetchone()
+    return int(total), int(consented)
+
+
+@dataclass(frozen=True)
+class AudienceBuild:
+    sizes: dict[str, int]  # members after exclusivity
+    consented: dict[str, int]  # of those, with marketing consent
+    removed_by_exclusivity: dict[str, int]
+    overlaps: list[tuple[str, str, int]]  # pairs with at least one shared customer
+
+
+def build_audiences(
+    con: duckdb.DuckDBPyConnection,
+    definitions: AudienceSet,
+    profile: str,
+    catalog: str | None,
+    features: str,
+    lookalike: LookalikeConfig | None = None,
+) -> AudienceBuild:
+    """Evaluate every audience and replace the three audience tables in schema `ml`."""
+    compiled = compile_definitions(definitions, profile_columns(con, profile, catalog))
+    con.execute(
+        f"create or replace temp table {_HITS} (audience_name varchar, customer_id varchar,"
+        " likeness double, likeness_rank bigint)"
+    )
+    for audience in definitions.audiences:
+        if not audience.is_lookalike:
+            con.execute(
+                f"insert into {_HITS} select ?, customer_id, null, null"
+                f" from {profile} where {compiled[audience.name].sql}",
+                [audience.name],
+            )
+    for audience in definitions.audiences:
+        if audience.is_lookalike:
+            _insert_lookalike(con, audience, features, lookalike)
+    order = {a.name: i for i, a in enumerate(definitions.audiences)}
+    ranking = pd.DataFrame(
+        {
+            "audience_name": list(order),
+            "priority": [a.priority for a in definitions.audiences],
+            "file_order": list(order.values()),
+        }
+    )
+    con.register("audience_ranking", ranking)
+    try:
+        replace_table_from_query(
+            con, SCHEMA, MEMBERS_TABLE, _members_sql(profile, definitions.exclusive)
+        )
+    finally:
+        con.unregister("audience_ranking")
+    overlaps = con.execute(
+        f"""
+        select a.audience_name, b.audience_name, count(*)
+        from {_HITS} as a inner join {_HITS} as b
+            on a.customer_id = b.customer_id and a.audience_name < b.audience_name
+        group by 1, 2 order by 1, 2
+        """
+    ).fetchall()
+    replace_table(
+        con,
+        SCHEMA,
+        OVERLAPS_TABLE,
+        pd.DataFrame(overlaps, columns=["audience_a", "audience_b", "customers_in_both"]).astype(
+            {"audience_a": "string", "audience_b": "string", "customers_in_both": "int64"}
+        ),
+    )
+    build = _sizes(con)
+    build = AudienceBuild(**{**build.__dict__, "overlaps": [tuple(o) for o in overlaps]})
+    replace_table(con, SCHEMA, AUDIENCES_TABLE, _catalog_frame(definitions, compiled, build))
+    return build
+
+
+def _insert_lookalike(
+    con: duckdb.DuckDBPyConnection,
+    audience: AudienceDefinition,
+    features: str,
+    config: LookalikeConfig | None,
+) -> None:
+    seed = con.execute(
+        f"select customer_id from {_HITS} where audience_name = ?", [audience.lookalike_of]
+    ).df()["customer_id"]
+    if len(seed) < 2:
+        raise AudienceDefinitionError(
+            f"audience {audience.name!r}: its seed {audience.lookalike_of!r} has {len(seed)}"
+            " member(s) as of this run; a lookalike needs at least 2"
+        )
+    frame = con.execute(f"select * exclude (as_of_date) from {features}").df()
+    expansion = lookalike_scores(frame, seed, audience.size, config)
+    expansion.insert(0, "audience_name", audience.name)
+    con.register("expansion", expansion)
+    try:
+        con.execute(
+            f"insert into {_HITS} select audience_name, customer_id, likeness, rank from expansion"
+        )
+    finally:
+        con.unregister("expansion")
+
+
+def _members_sql(profile: str, exclusive: bool) -> str:
+    keep = "where audience_order = 1" if exclusive else ""
+    return f"""
+        with ranked as (
+            select
+                hits.audience_name,
+                hits.customer_id,
+                ranking.priority,
+                hits.likeness,
+                hits.likeness_rank,
+                row_number() over (
+                    partition by hits.customer_id
+                    order by ranking.priority desc, ranking.file_order
+                ) as audience_order
+            from {_HITS} as hits
+            inner join audience_ranking as ranking using (audience_name)
+        )
+        select
+            ranked.audience_name,
+            ranked.customer_id,
+            profile.as_of_date,
+            ranked.priority,
+            ranked.audience_order = 1 as is_top_priority,
+            coalesce(profile.has_marketing_consent, false) as has_marketing_consent,
+            ranked.likeness,
+            ranked.likeness_rank
+        from ranked
+        inner join {profile} as profile using (customer_id)
+        {keep}
+        order by ranked.audience_name, ranked.customer_id
+    """
+
+
+def _sizes(con: duckdb.DuckDBPyConnection) -> AudienceBuild:
+    sizes, consented, removed = {}, {}, {}
+    for name, members, with_consent, hits in con.execute(
+        f"""
+        with hits as (select audience_name, count(*) as hits from {_HITS} group by 1),
+        members as (
+            select audience_name, count(*) as members,
+                   count(*) filter (where has_marketing_consent) as with_consent
+            from {SCHEMA}.{MEMBERS_TABLE} group by 1
+        )
+        select hits.audience_name, coalesce(members, 0), coalesce(with_consent, 0), hits
+        from hits left join members using (audience_name)
+        """
+    ).fetchall():
+        sizes[name], consented[name], removed[name] = members, with_consent, hits - members
+    return AudienceBuild(sizes, consented, removed, [])
+
+
+def _catalog_frame(
+    definitions: AudienceSet, compiled: Mapping[str, CompiledExpression], build: AudienceBuild
+) -> pd.DataFrame:
+    rows = []
+    for audience in definitions.audiences:
+        rows.append(
+            {
+                "audience_name": audience.name,
+                "kind": "lookalike" if audience.is_lookalike else "rule",
+                "owner": audience.owner,
+                "description": audience.description,
+                "expression": None if audience.is_lookalike else compiled[audience.name].display,
+                "lookalike_of": audience.lookalike_of,
+                "requested_size": audience.size,
+                "priority": audience.priority,
+                "members": build.sizes.get(audience.name, 0),
+                "members_with_consent": build.consented.get(audience.name, 0),
+                "removed_by_exclusivity": build.removed_by_exclusivity.get(audience.name, 0),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=_CATALOG_COLUMNS)
+    return frame.astype(_CATALOG_COLUMNS)
+
+
+_CATALOG_COLUMNS = {
+    "audience_name": "string",
+    "kind": "string",
+    "owner": "string",
+    "description": "string",
+    "expression": "string",
+    "lookalike_of": "string",
+    "requested_size": "Int64",
+    "priority": "int64",
+    "members": "int64",
+    "members_with_consent": "int64",
+    "removed_by_exclusivity": "int64",
+}
