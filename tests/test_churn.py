@@ -14,6 +14,7 @@ from orchestration.ml.churn import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
     ChurnConfig,
+    _fit_calibrator,  # the calibrator alone, on four rows
     expected_calibration_error,
     fit_churn,
     headline_metrics,
@@ -202,6 +203,16 @@ def test_calibrating_on_a_later_cutoff_corrects_a_shift_the_fit_cutoffs_never_sa
     uncalibrated = fit_churn(history, dataclasses.replace(NO_RIVAL, calibration="none"))
     assert calibrated.metrics["validation"]["ece"] < 0.03
     assert uncalibrated.metrics["validation"]["ece"] > 0.08
+
+
+def test_isotonic_calibration_keeps_the_raw_order_inside_a_flat_step():
+    # Raw scores 0.1..0.4 with labels 1, 0, 1, 0: isotonic pools all four at 0.5.
+    raw = np.array([0.1, 0.2, 0.3, 0.4])
+    calibrate = _fit_calibrator("isotonic", raw, np.array([True, False, True, False]))
+    p = calibrate(raw)
+    assert np.all(np.diff(p) > 0)  # the order of the raw score survives the flat step
+    assert p == pytest.approx([0.5] * 4, abs=1e-6)  # and the probabilities are the step's
+    assert calibrate(np.array([0.0, 1.0])) == pytest.approx([0.5, 0.5], abs=1e-6)
 
 
 def test_expected_calibration_error_of_hand_made_bins():

@@ -571,13 +571,26 @@ def _estimator(kind: str, encoding: _Encoding, config: ChurnConfig) -> Any:
     )
 
 
+# Isotonic calibration is a step function: every customer on one step gets the same
+# probability, and the ranking inside a step is lost (on the grocery log, 34 distinct values
+# for 1,525 customers cost 0.004 of held-out AUC). Mixing in this share of the raw score keeps
+# the order of the raw score within a step and moves no probability by more than 1e-6, so
+# calibration is unchanged; a convex mix of two values in [0, 1] stays in [0, 1].
+ISOTONIC_TIE_BREAK = 1e-6
+
+
 def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Callable:
     """Map raw scores to observed rates; the identity when calibration is off."""
     if method == "none":
         return lambda p: np.asarray(p, dtype=np.float64)
     if method == "isotonic":
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        return lambda p: iso.predict(np.asarray(p, dtype=np.float64))
+
+        def isotonic(p: np.ndarray) -> np.ndarray:
+            p = np.asarray(p, dtype=np.float64)
+            return (1.0 - ISOTONIC_TIE_BREAK) * iso.predict(p) + ISOTONIC_TIE_BREAK * p
+
+        return isotonic
     platt = LogisticRegression(C=1e6, max_iter=1_000)  # Platt scaling, effectively unpenalised
     platt.fit(_logit(raw), y)
 
