@@ -348,19 +348,44 @@ def campaign_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics
         group by 1, 2
         """
     ).df()
+    metrics: Metrics = {}
     cells = cells[(cells.treated >= MIN_CELL_CUSTOMERS) & (cells.control >= MIN_CELL_CUSTOMERS)]
     if cells.empty:
-        return {"campaigns": f"not available: no campaign x persona cell has {MIN_CELL_CUSTOMERS}"
-                " customers in each arm"}  # fmt: skip
-    _, low, high = uplift_interval(
-        cells.treated_conversions, cells.treated, cells.control_conversions, cells.control
-    )
-    covered = (low <= cells.true_uplift) & (cells.true_uplift <= high)
-    return {
-        "uplift_cells_evaluated": len(cells),
-        "uplift_ci_coverage": round(float(np.mean(covered)), 4),
-        "uplift_mean_ci_width": round(float(np.mean(high - low)), 4),
-    }
+        metrics["uplift_ci_coverage"] = (
+            f"not available: no campaign x persona cell has {MIN_CELL_CUSTOMERS}"
+            " customers in each arm"
+        )
+    else:
+        _, low, high = uplift_interval(
+            cells.treated_conversions, cells.treated, cells.control_conversions, cells.control
+        )
+        covered = (low <= cells.true_uplift) & (cells.true_uplift <= high)
+        metrics["uplift_cells_evaluated"] = len(cells)
+        metrics["uplift_ci_coverage"] = round(float(np.mean(covered)), 4)
+        metrics["uplift_mean_ci_width"] = round(float(np.mean(high - low)), 4)
+    if table_exists(con, "marts", "campaign_effects"):
+        # The published read-out itself, for everyone a campaign targeted: the true uplift
+        # is the persona uplifts weighted by how many of each the campaign targeted.
+        covered_all, campaigns = con.execute(
+            f"""
+            with truth as (
+                select campaign_id,
+                       sum(true_uplift * (n_treatment + n_control))
+                           / nullif(sum(n_treatment + n_control), 0) as true_uplift
+                from {_truth(truth_dir, "campaign_uplift")} group by 1
+            )
+            select count(*) filter (
+                       where truth.true_uplift between effects.uplift_ci_low and effects.uplift_ci_high),
+                   count(*)
+            from marts.campaign_effects as effects
+            inner join truth using (campaign_id)
+            where effects.segment_id = 'all' and effects.uplift_ci_low is not null
+            """
+        ).fetchone()
+        if campaigns:
+            metrics["uplift_campaigns_evaluated"] = campaigns
+            metrics["uplift_ci_coverage_all_customers"] = round(covered_all / campaigns, 4)
+    return metrics
 
 
 METRIC_GROUPS: dict[str, MetricGroup] = {

@@ -1,5 +1,8 @@
 """Shared fixtures: small generated datasets, made once per test session."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,20 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     generate(TINY, root / "raw", progress=False, workers=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(small_dataset, tmp_path_factory) -> tuple[Path, str]:
+    """`customer-profiles run` on the small dataset, once per session: (folder, its output).
+    The warehouse is `warehouse.duckdb` in the folder; tests only read it."""
+    root = tmp_path_factory.mktemp("built")
+    env = {
+        **os.environ,
+        "CP_RAW_DIR": str(small_dataset / "raw"),
+        "CP_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(root / "dagster"),
+    }
+    cli = str(Path(sys.executable).with_name("customer-profiles"))
+    result = subprocess.run([cli, "run"], env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root, result.stdout

@@ -1,7 +1,6 @@
 """End to end: the CLI builds the Dagster asset graph (raw views + dbt) on generated data."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +16,9 @@ CLI = str(Path(sys.executable).with_name("customer-profiles"))
 
 
 @pytest.fixture(scope="module")
-def built(small_dataset, tmp_path_factory):
-    """Run `customer-profiles run` on the small dataset into a temporary warehouse."""
-    root = tmp_path_factory.mktemp("built")
-    env = {
-        **os.environ,
-        "CP_RAW_DIR": str(small_dataset / "raw"),
-        "CP_WAREHOUSE": str(root / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(root / "dagster"),
-    }
-    result = subprocess.run([CLI, "run"], env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return root, result.stdout
+def built(small_pipeline):
+    """The session's pipeline run on the small dataset (tests/conftest.py)."""
+    return small_pipeline
 
 
 STAGED = {

@@ -1,0 +1,195 @@
+"""Audiences, exports and campaign read-outs on the session's pipeline run (small dataset)."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.audiences.definitions import load_definitions
+from orchestration.audiences.export import export_audience
+from orchestration.audiences.members import count_expression
+from orchestration.audiences.uplift import uplift_interval
+from orchestration.evaluate import campaign_quality
+from orchestration.settings import PROJECT_DIR
+
+CLI = str(Path(sys.executable).with_name("customer-profiles"))
+
+
+@pytest.fixture(scope="module")
+def warehouse(small_pipeline) -> Path:
+    return small_pipeline[0] / "warehouse.duckdb"
+
+
+@pytest.fixture
+def con(warehouse):
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def exports(warehouse, tmp_path_factory) -> Path:
+    """Every shipped audience exported in both formats, through the command line."""
+    out = tmp_path_factory.mktemp("exports")
+    for audience in load_definitions(PROJECT_DIR / "audiences.yml").audiences:
+        for fmt in ("csv", "parquet"):
+            result = subprocess.run(
+                [CLI, "export", audience.name, "--format", fmt, "--out", str(out),
+                 "--warehouse", str(warehouse)],  # fmt: skip
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, result.stderr
+            assert "left out: no marketing consent" in result.stdout
+    return out
+
+
+def test_every_shipped_audience_is_built_with_the_members_its_expression_selects(con):
+    definitions = load_definitions(PROJECT_DIR / "audiences.yml")
+    sizes = dict(
+        con.execute(
+            "select audience_name, count(*) from marts.audience_members group by 1"
+        ).fetchall()
+    )
+    catalog = dict(con.execute("select audience_name, members from ml.audiences").fetchall())
+    assert set(catalog) == {a.name for a in definitions.audiences}
+    for audience in definitions.audiences:
+        assert catalog[audience.name] == sizes.get(audience.name, 0)
+        if not audience.is_lookalike:  # not exclusive: each is exactly its expression
+            assert sizes.get(audience.name, 0) == count_expression(con, audience.expression)[0]
+    lookalike = next(a for a in definitions.audiences if a.is_lookalike)
+    assert sizes[lookalike.name] > 0
+    seed_overlap = con.execute(
+        "select count(*) from marts.audience_members as lal"
+        " inner join marts.audience_members as seed using (customer_id)"
+        " where lal.audience_name = ? and seed.audience_name = ?",
+        [lookalike.name, lookalike.lookalike_of],
+    ).fetchone()[0]
+    assert seed_overlap == 0
+
+
+def test_no_customer_without_consent_is_in_any_export(con, exports):
+    consented = {
+        row[0]
+        for row in con.execute(
+            "select customer_id from marts.customer_profile where has_marketing_consent"
+        ).fetchall()
+    }
+    exported = 0
+    for path in exports.glob("*.csv"):
+        ids = duckdb.sql(f"select customer_id from read_csv('{path}')").fetchall()
+        exported += len(ids)
+        assert {row[0] for row in ids} <= consented, path.name
+    for path in exports.glob("*.parquet"):
+        assert set(pq.read_table(path).column("customer_id").to_pylist()) <= consented
+    assert exported > 0
+
+
+def _raw_pii(raw: Path) -> set[str]:
+    """Every phone, email and name in the raw files, as written and as staging normalises it."""
+    con = duckdb.connect()
+    values = set()
+    for column in ("name", "phone", "email"):
+        values |= {
+            r[0]
+            for r in con.execute(
+                f"select distinct {column} from read_parquet('{raw}/customers/*.parquet')"
+                f" where {column} is not null"
+            ).fetchall()
+        }
+    values |= {
+        r[0]
+        for r in con.execute(
+            f"select distinct id_value_a from read_parquet('{raw}/identity_links/*.parquet')"
+            " where id_type_a in ('phone', 'email') and id_value_a is not null"
+        ).fetchall()
+    }
+    con.close()
+    digits = {re.sub(r"\D", "", v)[-11:] for v in values if sum(c.isdigit() for c in v) >= 11}
+    lowered = {v.strip().lower() for v in values if "@" in v}
+    return {v for v in values | digits | lowered if len(v) >= 2}
+
+
+def test_no_raw_phone_email_or_name_appears_in_any_export_file(small_dataset, exports):
+    pii = _raw_pii(small_dataset / "raw")
+    assert len(pii) > 1000
+    files = list(exports.iterdir())
+    assert len(files) >= 4
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if path.suffix == ".parquet":  # the values, in case a page is compressed
+            text += json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False)
+        found = [value for value in pii if value in text]
+        assert not found, f"{path.name} contains {found[:3]}"
+
+
+def test_the_manifest_describes_its_file_exactly(con, exports):
+    for manifest_path in exports.glob("*.manifest.json"):
+        manifest = json.loads(manifest_path.read_text())
+        data = exports / manifest["file"]
+        assert hashlib.sha256(data.read_bytes()).hexdigest() == manifest["sha256"]
+        if manifest["format"] == "parquet":
+            rows = pq.read_metadata(data).num_rows
+        else:
+            rows = duckdb.sql(f"select count(*) from read_csv('{data}')").fetchone()[0]
+        assert rows == manifest["rows"]
+        total, consented = con.execute(
+            "select count(*), count(*) filter (where has_marketing_consent)"
+            " from marts.audience_members where audience_name = ?",
+            [manifest["audience"]],
+        ).fetchone()
+        assert (manifest["rows"], manifest["excluded_for_consent"]) == (consented, total - consented)
+        assert manifest["as_of_date"] and manifest["exported_at"]
+
+
+def test_exporting_an_unknown_audience_names_the_ones_that_exist(con, tmp_path):
+    with pytest.raises(ValueError, match="no audience named 'nobody'.*vip_winback"):
+        export_audience(con, "nobody", "csv", tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_audience_count_on_the_command_line_counts_and_rejects_with_a_pointer(warehouse):
+    ok = subprocess.run(
+        [CLI, "audience", "count", "lifecycle_stage = '活跃'", "--warehouse", str(warehouse)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and re.match(r"[\d,]+ customers \([\d,]+ with", ok.stdout)
+    bad = subprocess.run(
+        [CLI, "audience", "count", "lifecycle_stage = '活越'", "--warehouse", str(warehouse)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "活越" in bad.stderr and "活跃" in bad.stderr
+
+
+def test_campaign_effects_intervals_are_the_documented_formula(con):
+    rows = con.execute(
+        "select treatment_conversions, treatment_customers, control_conversions,"
+        " control_customers, uplift, uplift_ci_low, uplift_ci_high, is_significant"
+        " from marts.campaign_effects where treatment_customers > 0 and control_customers > 0"
+    ).df()
+    assert len(rows) > 12
+    uplift, low, high = uplift_interval(
+        rows.treatment_conversions,
+        rows.treatment_customers,
+        rows.control_conversions,
+        rows.control_customers,
+    )
+    np.testing.assert_allclose(rows.uplift, uplift, atol=1e-12)
+    np.testing.assert_allclose(rows.uplift_ci_low, low, atol=1e-9)
+    np.testing.assert_allclose(rows.uplift_ci_high, high, atol=1e-9)
+    assert (rows.is_significant == ((low > 0) | (high < 0))).all()
+
+
+def test_campaign_effects_hold_the_true_uplift_of_each_campaign(con, small_dataset):
+    metrics = campaign_quality(con, small_dataset / "truth")
+    assert metrics["uplift_campaigns_evaluated"] >= 10
+    assert metrics["uplift_ci_coverage_all_customers"] >= 0.9
