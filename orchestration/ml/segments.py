@@ -708,8 +708,10 @@ def _top_values(values: pd.Series, groups: pd.Series, n: int) -> pd.Series:
         .rename("n")
         .reset_index()
     )
+    if counts.empty:  # the shop sends no such column (an orders-only shop has no categories)
+        return pd.Series(dtype=object)
     sizes = groups.value_counts()
-    counts["share"] = counts["n"] / counts["g"].map(sizes)
+    counts["share"] = counts["n"] / counts["g"].map(sizes).astype("int64")
     counts = counts.sort_values(["g", "n", "v"], ascending=[True, False, True])
     return counts.groupby("g").apply(
         lambda t: ", ".join(f"{v} {s:.0%}" for v, s in zip(t["v"].head(n), t["share"].head(n),
