@@ -83,8 +83,7 @@ def test_a_refresh_with_one_more_day_keeps_customers_segments_and_names(tmp_path
     assert len(both) == len(before) and kept >= 0.95
     runs = read(
         warehouse,
-        "select metrics_json from ml.model_runs where model_name = 'segments'"
-        " order by created_at",
+        "select metrics_json from ml.model_runs where model_name = 'segments' order by created_at",
     )
     metrics = [json.loads(m) for m in runs["metrics_json"]]
     assert len(metrics) == 2 and "kept_segment_share" not in metrics[0]
@@ -125,9 +124,11 @@ def test_cdnow_orders_alone_give_every_customer_one_of_a_few_distinct_named_segm
     assert 3 <= len(cards) <= 6
     assert cards["name_zh"].is_unique and cards["name_en"].is_unique
     assert cards["customers"].sum() == 2357 and (cards["share"] > 0.02).all()
-    # An orders-only shop: the behaviour and price-level columns have nothing to say.
+    # An orders-only shop: the behaviour and price-level columns have nothing to say, and
+    # a one-quarter cohort's tenure (480-545 days) must not split segments by sign-up week.
     used = metrics["features_used"].split(",")
     assert "shares_90d" not in used and "avg_item_price" not in used
+    assert "tenure_days (log spread" in metrics["features_dropped"]
     assert {"recency_days", "order_count_365d", "monetary_365d"} <= set(used)
 
 
@@ -144,7 +145,6 @@ def test_cdnow_segments_named_dormant_and_high_value_are_what_they_say(cdnow_seg
     assert dormant, f"no dormant segment among {list(by_name.index)}"
     others = by_name.drop(index=dormant)
     assert by_name.loc[dormant, "recency"].min() > others["recency"].max()
-    best = [n for n in by_name.index if n.startswith("High-value")]
-    assert best, f"no high-value segment among {list(by_name.index)}"
-    assert by_name.loc[best, "spend"].min() == by_name["spend"].max()
+    assert by_name.loc["High-value loyal", "spend"] == by_name["spend"].max()
+    assert by_name.loc["High-value loyal", "orders"] == by_name["orders"].max()
     assert np.isfinite(by_name.to_numpy()).all()
