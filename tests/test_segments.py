@@ -297,3 +297,18 @@ def test_a_text_feature_column_is_named_in_the_error(three_blobs):
 def test_duplicate_customers_are_refused(three_blobs):
     with pytest.raises(ValueError, match="duplicate customer_id"):
         fit_segments(pd.concat([three_blobs, three_blobs.head(2)]), FAST)
+
+
+def test_a_segment_whose_typical_customer_lapsed_half_a_year_ago_is_dormant_even_when_most_are():
+    """In a shop where most customers lapsed, lapsed sits near z 0: the absolute rule names it."""
+    most_lapsed = {"recency_days": 0.5, "order_count_365d": -0.6, "monetary_365d": -0.7}
+    assert name_segments([most_lapsed])[0][2] == "occasional"
+    assert name_segments([most_lapsed], lapsed=[True]) == [("沉睡型", "Dormant", "dormant")]
+
+
+def test_a_cohort_feature_that_barely_varies_is_dropped_not_standardised_into_a_split():
+    frame = make_customers(FOUR_WIDE)
+    frame["tenure_days"] = 500.0 + np.random.default_rng(4).uniform(0, 40, len(frame))
+    model = fit_segments(frame, FAST)
+    assert "tenure_days" not in model.features
+    assert "tenure_days (log spread 0.02" in model.metrics["features_dropped"]

@@ -145,6 +145,15 @@ class SegmentConfig:
     clip_quantile: float = 0.001  # clip each feature to its [0.1%, 99.9%] sample quantiles
     # Below 5% non-null a median-filled feature is a near-constant that only adds noise.
     min_feature_coverage: float = 0.05
+    # A heavy-tailed feature whose log1p varies by under ~10% across customers says nothing
+    # (CDNOW's one-quarter cohort: tenure 480-545 days); standardised, its noise would weigh
+    # as much as a real trait and split segments by a few weeks of sign-up date.
+    min_log_spread: float = 0.1
+    # A segment whose typical customer (centroid recency, original units) last bought this
+    # long ago is dormant whatever the population looks like: the lifecycle tag calls it
+    # 沉睡/流失 past dbt var lifecycle_silent_days (180). The z rule alone misses it in a shop
+    # where most customers have lapsed (CDNOW: lapsed customers sit at only +0.6 z).
+    dormant_recency_days: float = 180.0
     # A warm-started refit keeps the previous k unless the best fresh k beats it by more than
     # this share of the criterion. One more day of data moved silhouette per k by < 0.5%
     # (once 4.6%); the best and second-best k were 2.7% apart.
@@ -242,20 +251,31 @@ def _rule_margin(rule: NameRule, signals: Mapping[str, float]) -> float | None:
     return min(margins) if margins else 0.0
 
 
-def firing_rules(centroid_z: Mapping[str, float]) -> list[tuple[NameRule, float]]:
-    """Every rule that holds for a centroid, in table order, with its margin."""
+def firing_rules(
+    centroid_z: Mapping[str, float], lapsed: bool = False
+) -> list[tuple[NameRule, float]]:
+    """Every rule that holds for a centroid, in table order, with its margin.
+
+    `lapsed` (the typical customer has not bought for `dormant_recency_days`) makes the
+    dormant rule hold in absolute terms even when the population z does not reach it.
+    """
     signals = _signals(centroid_z)
     fired = [(rule, _rule_margin(rule, signals)) for rule in NAME_RULES]
+    if lapsed:
+        fired = [(r, 0.0 if r.code == "dormant" and m is None else m) for r, m in fired]
     return [(rule, margin) for rule, margin in fired if margin is not None]
 
 
 def name_segments(
-    centroids_z: list[Mapping[str, float]], taken: Iterable[tuple[str, str]] = ()
+    centroids_z: list[Mapping[str, float]],
+    taken: Iterable[tuple[str, str]] = (),
+    lapsed: Iterable[bool] | None = None,
 ) -> list[tuple[str, str, str]]:
     """(name_zh, name_en, rule code) per centroid, unique across them and `taken` names."""
     used_zh = {zh for zh, _ in taken}
     used_en = {en for _, en in taken}
-    fired = [firing_rules(c) for c in centroids_z]
+    flags = list(lapsed) if lapsed is not None else [False] * len(centroids_z)
+    fired = [firing_rules(c, f) for c, f in zip(centroids_z, flags, strict=True)]
     priority = {rule.code: i for i, rule in enumerate(NAME_RULES)}
     # The segment that clears its first rule by most gets the plain name.
     order = sorted(
@@ -468,9 +488,13 @@ def _usable_features(X: np.ndarray, config: SegmentConfig) -> tuple[tuple[str, .
     kept = [i for i, f in enumerate(config.features) if f not in dropped]
     if kept:
         probe = _preprocessor([config.features[i] for i in kept], config)
-        spread = probe.fit_transform(X[:, kept]).std(axis=0)
-        dropped |= {config.features[i]: "constant" for i, sd in zip(kept, spread, strict=True)
-                    if sd <= 1e-12}  # fmt: skip
+        spread = probe.named_steps["prepare"].fit_transform(X[:, kept]).std(axis=0)
+        for i, sd in zip(kept, spread, strict=True):
+            feature = config.features[i]
+            if sd <= 1e-12:
+                dropped[feature] = "constant"
+            elif feature in config.log_features and sd < config.min_log_spread:
+                dropped[feature] = f"log spread {sd:.3f}"
     used = tuple(f for f in config.features if f not in dropped)
     if len(used) < 2:
         raise ValueError(
@@ -512,6 +536,11 @@ def _match_previous(
     rms = np.sqrt((diff**2).mean(axis=2))
     rows, cols = linear_sum_assignment(rms)
     return {int(r): (int(c), float(rms[r, c])) for r, c in zip(rows, cols, strict=True)}
+
+
+def _lapsed(centroid: Mapping[str, float], config: SegmentConfig) -> bool:
+    """The segment's typical customer has not bought for the lifecycle's dormant span."""
+    return centroid.get("recency_days", -math.inf) >= config.dormant_recency_days
 
 
 def _id_number(segment_id: str) -> int:
@@ -572,9 +601,13 @@ def fit_segments(
     inherited = {i: previous.segments[c] for i, (c, d) in matches.items()
                  if d <= config.match_tolerance}  # fmt: skip
     centroid_z = [dict(zip(used, map(float, c), strict=True)) for c in centers]
+    log = np.array([f in config.log_features for f in used])
+    original = centers * scaler.scale_ + scaler.mean_
+    original[:, log] = np.expm1(original[:, log])
+    lapsed = [_lapsed(dict(zip(used, row, strict=True)), config) for row in original]
     fresh = sorted((i for i in range(k) if i not in inherited), key=lambda i: (-shares[i], i))
     taken = [(s.name_zh, s.name_en) for s in inherited.values()]
-    given = name_segments([centroid_z[i] for i in fresh], taken)
+    given = name_segments([centroid_z[i] for i in fresh], taken, [lapsed[i] for i in fresh])
     next_number = previous.next_segment_number if previous is not None else 1
     identity: dict[int, tuple[str, str, str, str]] = {}  # id, name_zh, name_en, rule
     for i, (zh, en, rule) in zip(fresh, given, strict=True):  # largest first
@@ -583,9 +616,6 @@ def fit_segments(
     for i, seg in inherited.items():
         identity[i] = (seg.segment_id, seg.name_zh, seg.name_en, seg.rule)
 
-    log = np.array([f in config.log_features for f in used])
-    original = centers * scaler.scale_ + scaler.mean_
-    original[:, log] = np.expm1(original[:, log])
     segments = sorted(
         (
             Segment(
@@ -626,7 +656,7 @@ def fit_segments(
     kept_ids = {seg.segment_id for seg in inherited.values()}
     for s in segments:
         if s.segment_id in kept_ids:
-            zh, en, rule = name_segments([s.centroid_z])[0]
+            zh, en, rule = name_segments([s.centroid_z], lapsed=[_lapsed(s.centroid, config)])[0]
             if rule != s.rule:
                 metrics[f"name_drift_{s.segment_id}"] = f"{en} ({zh})"
 
@@ -708,8 +738,10 @@ def _top_values(values: pd.Series, groups: pd.Series, n: int) -> pd.Series:
         .rename("n")
         .reset_index()
     )
+    if counts.empty:  # the shop sends no such column (an orders-only shop has no categories)
+        return pd.Series(dtype=object)
     sizes = groups.value_counts()
-    counts["share"] = counts["n"] / counts["g"].map(sizes)
+    counts["share"] = counts["n"] / counts["g"].map(sizes).astype("int64")
     counts = counts.sort_values(["g", "n", "v"], ascending=[True, False, True])
     return counts.groupby("g").apply(
         lambda t: ", ".join(f"{v} {s:.0%}" for v, s in zip(t["v"].head(n), t["share"].head(n),
