@@ -84,6 +84,15 @@ def test_evaluate_writes_metrics_that_match_the_generated_data(built, small_data
     assert metrics["identity"]["identity_precision"] >= 0.99
     assert metrics["identity"]["identity_recall"] >= 0.97
     assert metrics["basic"]["customers_found_over_persons"] == pytest.approx(1.0, abs=0.03)
+    # Lookalikes seeded with half of each planted persona find the other half well above its
+    # base rate (on the default 20k sample every persona clears 3x; here, their mean does).
+    lookalike = metrics["lookalike"]
+    assert lookalike["lookalike_precision_at_n"] >= 3 * lookalike["lookalike_base_rate"]
+    # Every campaign's read-out for all customers holds the generator's true uplift (too few
+    # customers here for cells by persona: the default sample reports those).
+    campaigns = metrics["campaigns"]
+    assert campaigns["uplift_campaigns_evaluated"] >= 10
+    assert campaigns["uplift_ci_coverage_all_customers"] >= 0.9
 
 
 def test_the_asset_graph_connects_raw_files_through_staging_to_marts(built):
