@@ -268,16 +268,18 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
     run_id = _launch(server, as_of_date="2025-12-31")
     run = _wait(server, run_id)
     assert run["status"] == "SUCCESS", server.log_tail()
-    # dbt runs in three steps around the Python models (dbt -> Python -> dbt).
+    # dbt runs in steps around the Python models (dbt -> models -> dbt -> audiences -> dbt).
     assert {step["stepKey"] for step in run["stepStats"]} == {
         "raw_files",
         "raw_sources",
         "dbt_models",
         "dbt_models_2",
         "dbt_models_3",
+        "dbt_models_4",
         "customer_value",
         "churn_scores",
         "customer_segments",
+        "audiences",
     }
     built = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
     assert {"raw/orders", "staging/stg_commerce__orders", "reference/cn_cities"} <= built
