@@ -147,6 +147,24 @@ def identity_resolution(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metr
     }
 
 
+def _matched_persons(truth_dir: Path) -> str:
+    """SQL: customer_id -> the one planted person behind their member id(s) (customers whose
+    member ids belong to several people are left out), with that person's truth columns."""
+    persons = _truth(truth_dir, "persons")
+    return f"""
+        select matched.customer_id, persons.*
+        from (
+            select ids.customer_id, min(persons.person_id) as person_id
+            from intermediate.int_identity__customer_ids as ids
+            inner join {persons} as persons
+                on ids.identifier_key = 'member_id:' || persons.member_id
+            group by 1
+            having count(distinct persons.person_id) = 1
+        ) as matched
+        inner join {persons} as persons using (person_id)
+    """
+
+
 def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     """The churn model against the generator's withheld 90 days after the data ends.
 
@@ -164,14 +182,6 @@ def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
     manifest = json.loads((truth_dir / "manifest.json").read_text())
     scored = con.execute(
         f"""
-        with people as (
-            select ids.customer_id, min(persons.person_id) as person_id
-            from intermediate.int_identity__customer_ids as ids
-            inner join {_truth(truth_dir, "persons")} as persons
-                on ids.identifier_key = 'member_id:' || persons.member_id
-            group by 1
-            having count(distinct persons.person_id) = 1
-        )
         select
             scores.churn_probability,
             features.recency_days,
@@ -179,8 +189,7 @@ def churn_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
             not persons.bought_next_90d as churned
         from marts.churn_scores as scores
         inner join marts.customer_features as features using (customer_id)
-        inner join people using (customer_id)
-        inner join {_truth(truth_dir, "persons")} as persons using (person_id)
+        inner join ({_matched_persons(truth_dir)}) as persons using (customer_id)
         where scores.churn_probability is not null
             and scores.as_of_date = cast(? as date)
         """,
@@ -212,19 +221,10 @@ def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
         return {"segments": "not available: marts.customer_segments is not built yet"}
     rows = con.execute(
         f"""
-        with people as (
-            select ids.customer_id, min(persons.person_id) as person_id
-            from intermediate.int_identity__customer_ids as ids
-            inner join {_truth(truth_dir, "persons")} as persons
-                on ids.identifier_key = 'member_id:' || persons.member_id
-            group by 1
-            having count(distinct persons.person_id) = 1
-        )
         select persons.persona, segments.segment_id, profile.rfm_class
         from marts.customer_segments as segments
         inner join marts.customer_profile as profile using (customer_id)
-        inner join people using (customer_id)
-        inner join {_truth(truth_dir, "persons")} as persons using (person_id)
+        inner join ({_matched_persons(truth_dir)}) as persons using (customer_id)
         where profile.rfm_class != '未购买'
         """
     ).df()
@@ -243,24 +243,6 @@ def segment_quality(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> Metrics:
         "rfm_class_ari": round(adjusted_rand_score(rows.persona, rows.rfm_class), 4),
         "segment_stability": stability,
     }
-
-
-def _matched_persons(truth_dir: Path) -> str:
-    """SQL: customer_id -> the one planted person behind their member id(s) (customers whose
-    member ids belong to several people are left out), with that person's truth columns."""
-    persons = _truth(truth_dir, "persons")
-    return f"""
-        select matched.customer_id, persons.*
-        from (
-            select ids.customer_id, min(persons.person_id) as person_id
-            from intermediate.int_identity__customer_ids as ids
-            inner join {persons} as persons
-                on ids.identifier_key = 'member_id:' || persons.member_id
-            group by 1
-            having count(distinct persons.person_id) = 1
-        ) as matched
-        inner join {persons} as persons using (person_id)
-    """
 
 
 LOOKALIKE_SEED_SEED = 20  # which random half of each persona seeds its lookalike
