@@ -5,6 +5,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.churn import churn_scores
 from orchestration.assets.dbt import dbt_models
+from orchestration.assets.publish import profile_report, published_tables
 from orchestration.assets.raw import raw_files, raw_sources
 from orchestration.assets.segments import customer_segments
 from orchestration.assets.value import customer_value
@@ -15,7 +16,16 @@ from orchestration.schedules import daily_refresh
 from orchestration.sensors import raw_files_sensor
 
 defs = dg.Definitions(
-    assets=[raw_files, raw_sources, dbt_models, customer_value, churn_scores, customer_segments],
+    assets=[
+        raw_files,
+        raw_sources,
+        dbt_models,
+        customer_value,
+        churn_scores,
+        customer_segments,
+        published_tables,
+        profile_report,
+    ],
     jobs=[full_build],
     schedules=[daily_refresh],
     sensors=[raw_files_sensor],

@@ -34,6 +34,9 @@ class Settings:
     # The dbt project Dagster orchestrates: this repository, unless pointed at a copy or
     # fork (a shop's own tag rules, or a test that injects a failing dbt test).
     dbt_project_dir: Path = PROJECT_DIR
+    # Where BI tools read: the published copy of the public tables (DuckDB and Parquet) and
+    # the HTML report, replaced atomically on every run (orchestration/publish.py).
+    published_dir: Path = PROJECT_DIR / "published"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +48,7 @@ class Settings:
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
+            published_dir=_path_from_env("CP_PUBLISHED_DIR", "published"),
         )
 
     def export(self) -> None:
@@ -55,4 +59,5 @@ class Settings:
         os.environ["CP_MEMORY_LIMIT"] = self.memory_limit
         os.environ["CP_PII_SALT"] = self.pii_salt
         os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
+        os.environ["CP_PUBLISHED_DIR"] = str(self.published_dir)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
