@@ -1,13 +1,15 @@
-"""The docs match the code: `dbt docs generate` on a built warehouse, every public column described."""
+"""The docs match the code: `dbt docs generate` runs, and every public model and column is described."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tinypipeline import tiny_run
 
+from orchestration.project import dbt_project
 from orchestration.publish import PUBLIC_ACCESS, is_public
 from orchestration.settings import PROJECT_DIR
 
@@ -15,23 +17,27 @@ DBT = str(Path(sys.executable).with_name("dbt"))
 
 
 @pytest.fixture(scope="module")
-def docs(tiny_dataset, tmp_path_factory) -> tuple[dict, dict]:
-    """`dbt docs generate` against the tiny pipeline's warehouse: (manifest, catalog)."""
-    run = tiny_run(tiny_dataset, tmp_path_factory)
+def docs(tmp_path_factory) -> dict:
+    """`dbt docs generate`, as an analyst runs it, into a temporary target; the manifest.
+
+    `--no-compile --empty-catalog`: the site needs neither compiled SQL nor a built warehouse
+    (column types come from the enforced contracts), and reusing the session's parse keeps
+    this to a few seconds. The manifest it documents is that parse (target/manifest.json).
+    """
     target = tmp_path_factory.mktemp("docs")
+    shutil.copy(PROJECT_DIR / "target" / "partial_parse.msgpack", target)
+    command = ["docs", "generate", "--no-compile", "--empty-catalog", "--target-path", str(target)]
     result = subprocess.run(
-        [DBT, "docs", "generate", "--target-path", str(target), "--quiet"],
+        [DBT, *command],
         cwd=PROJECT_DIR,
-        env=run.env(),
+        env={**os.environ, "CP_WAREHOUSE": str(target / "unused.duckdb")},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (target / "index.html").exists()
-    manifest = json.loads((target / "manifest.json").read_text())
-    catalog = json.loads((target / "catalog.json").read_text())
-    return manifest, catalog
+    assert "manifest.json" in (target / "index.html").read_text()  # the site loads it
+    return json.loads(dbt_project.manifest_path.read_text())
 
 
 def _public(manifest: dict) -> list[dict]:
@@ -39,7 +45,7 @@ def _public(manifest: dict) -> list[dict]:
 
 
 def test_every_public_model_and_each_of_its_columns_has_a_description(docs):
-    manifest, _ = docs
+    manifest = docs
     public = _public(manifest)
     assert len(public) >= 10
     for node in public:
@@ -49,15 +55,8 @@ def test_every_public_model_and_each_of_its_columns_has_a_description(docs):
             assert column.get("description", "").strip(), f"{node['name']}.{column['name']}"
 
 
-def test_the_documented_columns_are_exactly_the_columns_the_warehouse_has(docs):
-    manifest, catalog = docs
-    for node in _public(manifest):
-        built = catalog["nodes"][node["unique_id"]]["columns"]
-        assert {c.lower() for c in built} == {c.lower() for c in node["columns"]}, node["name"]
-
-
 def test_every_public_model_enforces_its_contract(docs):
-    manifest, _ = docs
+    manifest = docs
     for node in _public(manifest):
         assert node["config"]["contract"]["enforced"], f"{node['name']} has no enforced contract"
         for column in node["columns"].values():
@@ -65,7 +64,7 @@ def test_every_public_model_enforces_its_contract(docs):
 
 
 def test_exposures_declare_the_bi_consumers_of_public_models_only(docs):
-    manifest, _ = docs
+    manifest = docs
     exposures = manifest["exposures"].values()
     assert {e["type"] for e in exposures} >= {"dashboard", "analysis"}
     nodes = manifest["nodes"]

@@ -1,11 +1,14 @@
 """The end of the graph: publish the public tables for BI, then draw the report from them."""
 
+import json
+
 import dagster as dg
 from pydantic import Field
 
-from orchestration.assets.dbt import _manifest, dbt_model_key
+from orchestration.assets.dbt import dbt_model_key
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY
+from orchestration.project import dbt_project
 from orchestration.publish import (
     CURRENT_LINK,
     DATABASE_NAME,
@@ -19,7 +22,9 @@ from orchestration.settings import Settings
 
 PUBLISH_GROUP = "publish"
 
-_PUBLIC = public_tables(_manifest())
+# The public marker is read from the manifest once, at load: the same list for the asset's
+# deps (a model marked public later joins them on the next load) and for what it copies.
+_PUBLIC = public_tables(json.loads(dbt_project.manifest_path.read_text()))
 _published_dir = Settings.from_env().published_dir
 
 
@@ -53,7 +58,7 @@ def published_tables(
     published = publish(
         settings.warehouse_path,
         settings.published_dir,
-        public_tables(_manifest()),
+        _PUBLIC,
         run_id=context.run.run_id,
         keep_versions=config.keep_parquet_versions,
         duckdb_config={"threads": settings.threads, "memory_limit": settings.memory_limit},
