@@ -23,6 +23,14 @@ def _path_from_env(variable: str, default: str) -> Path:
     return path if path.is_absolute() else (PROJECT_DIR / path)
 
 
+def _default_published_dir() -> str:
+    """`published/` in the repo, or beside the warehouse when CP_WAREHOUSE moves it elsewhere
+    (a test's or a server's warehouse never publishes into the repository)."""
+    if "CP_WAREHOUSE" not in os.environ:
+        return "published"
+    return str(_path_from_env("CP_WAREHOUSE", "").parent / "published")
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_dir: Path
@@ -48,7 +56,7 @@ class Settings:
             memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
-            published_dir=_path_from_env("CP_PUBLISHED_DIR", "published"),
+            published_dir=_path_from_env("CP_PUBLISHED_DIR", _default_published_dir()),
         )
 
     def export(self) -> None:

@@ -27,6 +27,7 @@ from orchestration.publish import (
     publish,
     read_publish_info,
 )
+from orchestration.settings import PROJECT_DIR, Settings
 
 THE_PUBLIC_TABLES = {
     "customer_360", "customer_features", "customer_tags", "customer_profile", "tag_catalog",
@@ -111,6 +112,18 @@ def test_the_public_tables_are_the_models_dbt_marks_public_plus_model_runs():
         MODEL_RUNS,
     )
     assert audience.columns == (PublicColumn("customer_id", "The customer."),)
+
+
+def test_the_copy_is_published_in_the_repo_or_beside_a_relocated_warehouse_unless_told(
+    tmp_path, monkeypatch
+):
+    for variable in ("CP_WAREHOUSE", "CP_PUBLISHED_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    assert Settings.from_env().published_dir == PROJECT_DIR / "published"
+    monkeypatch.setenv("CP_WAREHOUSE", str(tmp_path / "w" / "warehouse.duckdb"))
+    assert Settings.from_env().published_dir == tmp_path / "w" / "published"
+    monkeypatch.setenv("CP_PUBLISHED_DIR", str(tmp_path / "bi"))
+    assert Settings.from_env().published_dir == tmp_path / "bi"
 
 
 def test_two_public_tables_with_one_published_name_are_refused():
