@@ -85,6 +85,9 @@ def bar_chart(
             f' height="{_num(bar_height)}" fill="{fill}" rx="2"/>'
         )
         body.append(_text(label_width + length + 6, y + bar_height * 0.7, shown))
+    if not labels:  # nothing to draw: say so where the bars would be
+        body.append(_text(width / 2, 30, title, "middle", fill_opacity="0.7", font_size="14"))
+        return _svg(name, width, 48, body, title)
     height = 12 + len(labels) * (bar_height + 6)
     return _svg(name, width, height, body, title)
 
