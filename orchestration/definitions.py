@@ -6,6 +6,7 @@ from dagster_dbt import DbtCliResource
 from orchestration.assets.audiences import audiences
 from orchestration.assets.churn import churn_scores
 from orchestration.assets.dbt import dbt_models
+from orchestration.assets.publish import profile_report, published_tables
 from orchestration.assets.raw import raw_files, raw_sources
 from orchestration.assets.segments import customer_segments
 from orchestration.assets.value import customer_value
@@ -24,6 +25,8 @@ defs = dg.Definitions(
         churn_scores,
         customer_segments,
         audiences,
+        published_tables,
+        profile_report,
     ],
     jobs=[full_build],
     schedules=[daily_refresh],

@@ -37,6 +37,9 @@ def full_build_job() -> dg.JobDefinition:
 
 def materialize_all(settings: Settings, as_of_date: str | None = None) -> int:
     settings.export()
+    # The seeds' dbt step can start before anything has opened the warehouse, and DuckDB
+    # creates a missing file but not its folder (a fresh clone has no warehouse/).
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_instance(settings)
     prepare_dbt_manifest()
 
@@ -72,4 +75,25 @@ def print_summary(settings: Settings) -> None:
             rows = con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
             print(f"  {schema}.{table:<28} {rows:>12,} rows")
     print(f"raw data:  {settings.raw_dir}")
+    print_published(settings)
     print("explore:   make ui  (Dagster UI on http://127.0.0.1:3000)")
+
+
+def print_published(settings: Settings) -> None:
+    """Where BI connects and where the report is: the two things a run is for."""
+    from orchestration.publish import DATABASE_NAME, PARQUET_DIR, read_publish_info
+    from orchestration.report import report_path
+
+    database = settings.published_dir / DATABASE_NAME
+    if not database.exists():
+        print(f"published: nothing yet in {settings.published_dir}")
+        return
+    info = read_publish_info(database)
+    stamp = info[0] if info else {}
+    print(
+        f"published: {database}  (version {stamp.get('version')},"
+        f" as of {stamp.get('as_of_date')}, {len(info)} tables; read-only for BI)"
+    )
+    print(f"parquet:   {settings.published_dir / PARQUET_DIR / 'current'}")
+    report = report_path(settings.published_dir)
+    print(f"report:    {report if report.exists() else 'not drawn (see the profile_report step)'}")

@@ -23,6 +23,14 @@ def _path_from_env(variable: str, default: str) -> Path:
     return path if path.is_absolute() else (PROJECT_DIR / path)
 
 
+def _default_published_dir() -> str:
+    """`published/` in the repo, or beside the warehouse when CP_WAREHOUSE moves it elsewhere
+    (a test's or a server's warehouse never publishes into the repository)."""
+    if "CP_WAREHOUSE" not in os.environ:
+        return "published"
+    return str(_path_from_env("CP_WAREHOUSE", "").parent / "published")
+
+
 @dataclass(frozen=True)
 class Settings:
     raw_dir: Path
@@ -37,6 +45,9 @@ class Settings:
     # The audience definitions analysts edit (orchestration/audiences/definitions.py).
     audiences_file: Path = PROJECT_DIR / "audiences.yml"
     export_dir: Path = PROJECT_DIR / "exports"  # where `customer-profiles export` writes
+    # Where BI tools read: the published copy of the public tables (DuckDB and Parquet) and
+    # the HTML report, replaced atomically on every run (orchestration/publish.py).
+    published_dir: Path = PROJECT_DIR / "published"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,6 +61,7 @@ class Settings:
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
             audiences_file=_path_from_env("CP_AUDIENCES_FILE", "audiences.yml"),
             export_dir=_path_from_env("CP_EXPORT_DIR", "exports"),
+            published_dir=_path_from_env("CP_PUBLISHED_DIR", _default_published_dir()),
         )
 
     def export(self) -> None:
@@ -61,4 +73,5 @@ class Settings:
         os.environ["CP_PII_SALT"] = self.pii_salt
         os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
         os.environ["CP_AUDIENCES_FILE"] = str(self.audiences_file)
+        os.environ["CP_PUBLISHED_DIR"] = str(self.published_dir)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)

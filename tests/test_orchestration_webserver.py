@@ -24,6 +24,8 @@ import dagster as dg
 import pytest
 
 from orchestration.jobs import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
+from orchestration.publish import DATABASE_NAME, read_publish_info
+from orchestration.report import CHARTS, report_path
 from orchestration.settings import PROJECT_DIR
 
 CLI = str(Path(sys.executable).with_name("customer-profiles"))
@@ -48,6 +50,7 @@ class Server:
         self.warehouse = warehouse
         self.log = log
         self.location = ""
+        self.published = warehouse.parent / "published"
 
     def query(self, query: str, **variables) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -127,6 +130,7 @@ def server(tiny_dataset, tmp_path_factory):
         "CP_WAREHOUSE": str(server.warehouse),
         "CP_DBT_PROJECT_DIR": str(dbt_dir),
         "DAGSTER_HOME": str(root / "dagster"),
+        "CP_PUBLISHED_DIR": str(server.published),
     }
     with server.log.open("w") as log:
         process = subprocess.Popen(
@@ -268,7 +272,8 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
     run_id = _launch(server, as_of_date="2025-12-31")
     run = _wait(server, run_id)
     assert run["status"] == "SUCCESS", server.log_tail()
-    # dbt runs in steps around the Python models (dbt -> models -> dbt -> audiences -> dbt).
+    # dbt runs in steps around the Python models (dbt -> models -> dbt -> audiences -> dbt);
+    # publishing and the report come last.
     assert {step["stepKey"] for step in run["stepStats"]} == {
         "raw_files",
         "raw_sources",
@@ -280,6 +285,8 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
         "churn_scores",
         "customer_segments",
         "audiences",
+        "published_tables",
+        "profile_report",
     }
     built = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
     assert {"raw/orders", "staging/stg_commerce__orders", "reference/cn_cities"} <= built
@@ -293,6 +300,15 @@ def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_ch
     # The run config reached dbt as --vars.
     messages = " ".join(e.get("message") or "" for e in events)
     assert '--vars {"as_of_date": "2025-12-31"}' in messages
+
+    # The run published for BI (stamped with this run) and drew the report from it.
+    stamps = read_publish_info(server.published / DATABASE_NAME)
+    assert {
+        (s["run_id"], str(s["as_of_date"])) for s in stamps if s["table_name"] == "customer_profile"
+    } == {(run_id, "2025-12-31")}
+    assert {s["table_name"] for s in stamps} >= {"customer_profile", "churn_scores", "model_runs"}
+    page = report_path(server.published).read_text(encoding="utf-8")
+    assert all(f'data-chart="{name}"' in page for name in CHARTS)
 
 
 def test_a_failing_dbt_test_fails_its_check_and_a_rerun_rebuilds_only_what_failed(server):
