@@ -46,6 +46,10 @@ telemetry:
 def ensure_instance(settings: Settings) -> Path:
     """Write (or refresh) the project's dagster.yaml in DAGSTER_HOME; keep a user's own file."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    # The seeds' dbt step can start before anything has opened the warehouse, and DuckDB
+    # creates a missing file but not its folder (a fresh clone has no warehouse/): for
+    # `make run` and `make ui` alike.
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
     if config.exists():
         current = config.read_text()

@@ -37,9 +37,6 @@ def full_build_job() -> dg.JobDefinition:
 
 def materialize_all(settings: Settings, as_of_date: str | None = None) -> int:
     settings.export()
-    # The seeds' dbt step can start before anything has opened the warehouse, and DuckDB
-    # creates a missing file but not its folder (a fresh clone has no warehouse/).
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_instance(settings)
     prepare_dbt_manifest()
 
