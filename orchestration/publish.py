@@ -36,6 +36,9 @@ PARQUET_DIR = "parquet"
 CURRENT_LINK = "current"  # parquet/current -> parquet/<version>
 PUBLISH_INFO = "publish_info"
 TEMP_SUFFIX = ".tmp"
+# The persisted right-to-be-forgotten keys (dbt model int_identity__forgotten_identifiers):
+# older published versions and kept exports holding those customers are purged on publish.
+FORGOTTEN_RELATION = "intermediate.int_identity__forgotten_identifiers"
 
 
 @dataclass(frozen=True)
@@ -233,9 +236,14 @@ def publish(
     published_at: datetime | None = None,
     keep_versions: int = 2,
     duckdb_config: Mapping[str, Any] | None = None,
+    export_dir: Path | None = None,
 ) -> Published:
     """Copy `tables` from the warehouse into a new published file and Parquet folder, then swap
-    both in atomically. Call it when no process writes the warehouse (DuckDB's one writer)."""
+    both in atomically. Call it when no process writes the warehouse (DuckDB's one writer).
+
+    Forgotten customers (FORGOTTEN_RELATION) are then purged from what outlives a run: older
+    Parquet versions holding them are deleted, and exports in `export_dir` (default: the
+    settings' export folder) are rewritten without them."""
     if keep_versions < 1:
         raise ValueError(f"keep_versions must be at least 1, got {keep_versions}")
     if not tables:
@@ -276,6 +284,7 @@ def publish(
                 f"select count(*) from main.{_quote(table.name)}"
             ).fetchone()[0]
             as_of_dates[table.name] = _latest_as_of_date(con, table.name)
+        forgotten = _forgotten_customer_ids(con)
         con.execute("detach warehouse")
         _write_publish_info(con, tables, version, run_id, published_at, row_counts, as_of_dates)
         for name in [*row_counts, PUBLISH_INFO]:
@@ -296,6 +305,12 @@ def publish(
     _swap_symlink(parquet_root / CURRENT_LINK, version)
     _fsync(out_dir)
     removed = _remove_old_versions(parquet_root, version, keep_versions)
+    removed += _remove_versions_holding(parquet_root, version, forgotten)
+    if forgotten:
+        from orchestration.audiences.export import purge_forgotten
+        from orchestration.settings import Settings
+
+        purge_forgotten(export_dir or Settings.from_env().export_dir, forgotten)
     known = [d for d in as_of_dates.values() if d is not None]
     return Published(
         version=version,
@@ -307,6 +322,52 @@ def publish(
         published_at=published_at,
         removed_versions=removed,
     )
+
+
+def _forgotten_customer_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Customer ids forgotten so far, read from the attached warehouse (none before dbt built
+    the list)."""
+    if not _relation_exists(con, FORGOTTEN_RELATION):
+        return set()
+    rows = con.execute(
+        f"select distinct customer_id from warehouse.{FORGOTTEN_RELATION}"
+        " where customer_id is not null"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _remove_versions_holding(
+    parquet_root: Path, current: str, customer_ids: set[str]
+) -> tuple[str, ...]:
+    """Delete every older Parquet version that names a forgotten customer: the courtesy copy
+    kept for readers mid-scan must not outlive a deletion request."""
+    if not customer_ids:
+        return ()
+    removed = []
+    con = duckdb.connect()
+    try:
+        con.execute("create temporary table forgotten (customer_id varchar)")
+        con.executemany("insert into forgotten values (?)", [[c] for c in sorted(customer_ids)])
+        for folder in sorted(parquet_root.iterdir()):
+            if folder.is_symlink() or not folder.is_dir() or folder.name == current:
+                continue
+            for file in folder.glob("*.parquet"):
+                columns = con.execute(
+                    f"select name from parquet_schema({_literal(str(file))})"
+                ).fetchall()
+                if ("customer_id",) not in columns:
+                    continue
+                held = con.execute(
+                    f"select count(*) from read_parquet({_literal(str(file))})"
+                    " where customer_id in (select customer_id from forgotten)"
+                ).fetchone()[0]
+                if held:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder.name)
+                    break
+    finally:
+        con.close()
+    return tuple(removed)
 
 
 def _latest_as_of_date(con: duckdb.DuckDBPyConnection, table: str) -> date | None:

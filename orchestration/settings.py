@@ -48,6 +48,10 @@ class Settings:
     # Where BI tools read: the published copy of the public tables (DuckDB and Parquet) and
     # the HTML report, replaced atomically on every run (orchestration/publish.py).
     published_dir: Path = PROJECT_DIR / "published"
+    # The right-to-be-forgotten list the operator keeps (a CSV file, or a folder of them):
+    # rows of id_type + id_value, or customer_id. None: nobody to forget. README.md,
+    # "Forgetting a customer".
+    deletion_list: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +66,9 @@ class Settings:
             audiences_file=_path_from_env("CP_AUDIENCES_FILE", "audiences.yml"),
             export_dir=_path_from_env("CP_EXPORT_DIR", "exports"),
             published_dir=_path_from_env("CP_PUBLISHED_DIR", _default_published_dir()),
+            deletion_list=_path_from_env("CP_DELETION_LIST", "")
+            if os.environ.get("CP_DELETION_LIST")
+            else None,
         )
 
     def export(self) -> None:
@@ -74,4 +81,7 @@ class Settings:
         os.environ["CP_DBT_PROJECT_DIR"] = str(self.dbt_project_dir)
         os.environ["CP_AUDIENCES_FILE"] = str(self.audiences_file)
         os.environ["CP_PUBLISHED_DIR"] = str(self.published_dir)
+        os.environ["CP_EXPORT_DIR"] = str(self.export_dir)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        if self.deletion_list is not None:
+            os.environ["CP_DELETION_LIST"] = str(self.deletion_list)

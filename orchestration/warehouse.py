@@ -23,6 +23,9 @@ from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
 RAW_SCHEMA = "raw"
+PRIVACY_SCHEMA = "privacy"
+DELETION_REQUESTS = "deletion_requests"  # dbt source privacy.deletion_requests
+DELETION_COLUMNS = ("id_type", "id_value", "customer_id", "requested_at")
 
 
 class RawDataError(ValueError):
@@ -84,9 +87,16 @@ def _check_file(source: RawSource, path: Path) -> list[str]:
 
 
 def register_raw_sources(
-    con: duckdb.DuckDBPyConnection, raw_dir: Path, contract: RawContract = CONTRACT
+    con: duckdb.DuckDBPyConnection,
+    raw_dir: Path,
+    contract: RawContract = CONTRACT,
+    deletion_list: Path | None = None,
 ) -> list[RegisteredSource]:
-    """Check every raw source against the contract and (re)create its view in schema raw."""
+    """Check every raw source against the contract and (re)create its view in schema raw;
+    also the deletion list's view (`deletion_list`, or CP_DELETION_LIST when not given)."""
+    if deletion_list is None:
+        deletion_list = Settings.from_env().deletion_list
+    register_deletion_requests(con, deletion_list)
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     registered = []
     for source in contract.sources:
@@ -118,6 +128,60 @@ def register_raw_sources(
         rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
         registered.append(RegisteredSource(source.name, tuple(files), rows, missing, extra))
     return registered
+
+
+def _deletion_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.csv"))
+    if not path.exists():
+        raise RawDataError(f"{path}: deletion list (CP_DELETION_LIST) does not exist")
+    if path.suffix != ".csv":
+        raise RawDataError(f"{path}: deletion list must be a .csv file or a folder of them")
+    return [path]
+
+
+def register_deletion_requests(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
+    """(Re)create privacy.deletion_requests over the operator's deletion list; returns its rows.
+
+    Checked strictly, because a request that silently does nothing leaves a person in the
+    published tables: every row must name a customer_id, or an id_type with an id_value.
+    """
+    con.execute(f"create schema if not exists {PRIVACY_SCHEMA}")
+    relation = f"{PRIVACY_SCHEMA}.{DELETION_REQUESTS}"
+    files = _deletion_files(path) if path is not None else []
+    columns_sql = ", ".join(f'cast(null as varchar) as "{c}"' for c in DELETION_COLUMNS)
+    if not files:
+        con.execute(f"create or replace view {relation} as select {columns_sql} where false")
+        return 0
+    for file in files:
+        header = _file_columns(file)
+        unknown = sorted(set(header) - set(DELETION_COLUMNS))
+        if unknown:
+            raise RawDataError(
+                f"{file}: deletion list column {unknown[0]!r} is not one of"
+                f" {', '.join(DELETION_COLUMNS)}"
+            )
+        if "customer_id" not in header and not {"id_type", "id_value"} <= set(header):
+            raise RawDataError(f"{file}: deletion list needs customer_id or id_type + id_value")
+    names = ", ".join(_sql_string(str(f.resolve())) for f in files)
+    present = {c for f in files for c in _file_columns(f)}
+    select = ", ".join(
+        f'"{c}"' if c in present else f'cast(null as varchar) as "{c}"' for c in DELETION_COLUMNS
+    )
+    con.execute(
+        f"create or replace view {relation} as select {select} from read_csv([{names}],"
+        " header = true, all_varchar = true, union_by_name = true)"
+    )
+    incomplete = con.execute(
+        f"select count(*) from {relation} where nullif(trim(customer_id), '') is null"
+        " and (nullif(trim(id_type), '') is null or nullif(trim(id_value), '') is null)"
+    ).fetchone()[0]
+    if incomplete:
+        raise RawDataError(
+            f"{path}: {incomplete} deletion request(s) name neither a customer_id nor an"
+            " id_type with an id_value"
+        )
+    return int(con.execute(f"select count(*) from {relation}").fetchone()[0])
 
 
 def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[str]) -> str:

@@ -118,3 +118,54 @@ def _sha256(path: Path) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def purge_forgotten(out_dir: Path, customer_ids: set[str]) -> list[Path]:
+    """Rewrite every export in `out_dir` that holds a forgotten customer, without them; returns
+    the files rewritten. An export already handed over cannot be recalled, but the copy kept
+    here must not outlive the request (README.md, "Forgetting a customer")."""
+    if not customer_ids or not out_dir.is_dir():
+        return []
+    rewritten = []
+    con = duckdb.connect()
+    try:
+        con.execute("create temporary table forgotten (customer_id varchar)")
+        con.executemany("insert into forgotten values (?)", [[c] for c in sorted(customer_ids)])
+        for data_file in sorted(out_dir.iterdir()):
+            fmt = data_file.suffix.lstrip(".")
+            if fmt not in FORMATS or data_file.name.startswith("."):
+                continue
+            reader = (
+                f"read_csv('{_sql_path(data_file)}', header = true, all_varchar = true)"
+                if fmt == "csv"
+                else f"read_parquet('{_sql_path(data_file)}')"
+            )
+            kept = f"select * from {reader} where customer_id not in (select * from forgotten)"
+            total, remaining = con.execute(
+                f"select (select count(*) from {reader}), (select count(*) from ({kept}))"
+            ).fetchone()
+            if total == remaining:
+                continue
+            partial = data_file.with_name(f".{data_file.name}.partial")
+            options = "format csv, header true" if fmt == "csv" else "format parquet"
+            con.execute(f"copy ({kept} order by customer_id) to '{_sql_path(partial)}' ({options})")
+            manifest_file = data_file.with_name(f"{data_file.stem}.manifest.json")
+            if manifest_file.exists():
+                manifest = json.loads(manifest_file.read_text())
+                manifest.update(
+                    rows=remaining,
+                    sha256=_sha256(partial),
+                    forgotten_removed=manifest.get("forgotten_removed", 0) + total - remaining,
+                )
+                partial_manifest = manifest_file.with_name(f".{manifest_file.name}.partial")
+                partial_manifest.write_text(
+                    json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+                )
+                os.replace(partial, data_file)
+                os.replace(partial_manifest, manifest_file)
+            else:
+                os.replace(partial, data_file)
+            rewritten.append(data_file)
+    finally:
+        con.close()
+    return rewritten

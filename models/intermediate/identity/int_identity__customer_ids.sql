@@ -7,13 +7,41 @@
     id split across components stays with the part holding most of its identifiers. A
     component never seen before gets a new id derived from its label, so a rebuild from
     scratch on the same data gives the same ids.
+
+    A component holding a forgotten identifier (int_identity__forgotten_identifiers) gets no
+    customer id at all: the person stays forgotten however much of their data still arrives,
+    and no new identifier of theirs is stitched into a fresh profile.
 #}
 {%- set previous = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
 
-with components as (
+with all_components as (
 
     select * from {{ ref('int_identity__components') }}
     where component_label is not null
+
+),
+
+forgotten as (
+
+    select * from {{ ref('int_identity__forgotten_identifiers') }}
+
+),
+
+forgotten_components as (
+
+    select distinct all_components.component_label
+    from all_components
+    inner join forgotten on forgotten.identifier_key = all_components.identifier_key
+
+),
+
+components as (
+
+    select all_components.*
+    from all_components
+    left join forgotten_components
+        on forgotten_components.component_label = all_components.component_label
+    where forgotten_components.component_label is null
 
 ),
 

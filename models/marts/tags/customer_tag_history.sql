@@ -7,7 +7,10 @@
     Incremental by design (history is the one thing a rebuild cannot recreate). Before
     extending, the pre-hook rewinds anything recorded at or after this as_of_date, so a rerun
     of the same day is idempotent and a run for an earlier day rewrites history from that day.
+    A third pre-hook erases every row of a forgotten customer (int_identity__forgotten_identifiers):
+    the right to be forgotten outranks the rule that history is never rewritten.
 #}
+-- depends_on: {{ ref('int_identity__forgotten_identifiers') }}
 {{
     config(
         materialized='incremental',
@@ -17,6 +20,7 @@
         pre_hook=[
             "{% if is_incremental() %}delete from {{ this }} where valid_from >= " ~ as_of_date() ~ "{% endif %}",
             "{% if is_incremental() %}update {{ this }} set valid_to = null where valid_to >= " ~ as_of_date() ~ "{% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__forgotten_identifiers') }} where customer_id is not null){% endif %}",
         ],
     )
 }}
