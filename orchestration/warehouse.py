@@ -7,6 +7,7 @@ before dbt runs, is what lets a bad export fail fast with the file and column na
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
@@ -59,6 +61,46 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Encodings Chinese exports arrive in besides UTF-8 (Excel on a Chinese Windows saves GBK);
+# GB18030 is the superset of GBK and GB2312, so one attempt covers all three.
+LEGACY_ENCODINGS = ("gb18030",)
+
+
+def _encoding_problem(path: Path) -> str | None:
+    """Why a CSV is not UTF-8 (and what it looks like instead), or None when it is."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block[: exc.start].count(b"\n")
+                break
+            line += block.count(b"\n")
+        else:
+            return None
+    raw = path.read_bytes()
+    for encoding in LEGACY_ENCODINGS:
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return (
+            f"is not UTF-8 (line {line}); it reads as {encoding.upper()} (GBK): re-save it as UTF-8"
+        )
+    return f"is not UTF-8 (line {line}) and not GBK either: re-save it as UTF-8"
+
+
+def _nested_columns(schema: pa.Schema, columns: Iterable[str]) -> list[tuple[str, pa.DataType]]:
+    """Contract columns whose Parquet type holds no single value (a list, struct or map)."""
+    return [
+        (name, schema.field(name).type)
+        for name in columns
+        if name in schema.names and pa.types.is_nested(schema.field(name).type)
+    ]
+
+
 def _file_columns(path: Path) -> list[str]:
     try:
         if path.suffix == ".parquet":
@@ -71,7 +113,19 @@ def _file_columns(path: Path) -> list[str]:
 
 
 def _check_file(source: RawSource, path: Path) -> list[str]:
+    if path.suffix == ".csv":
+        problem = _encoding_problem(path)
+        if problem:
+            raise RawDataError(f"{path}: {problem}")
     columns = _file_columns(path)
+    if path.suffix == ".parquet":
+        nested = _nested_columns(pq.read_schema(path), source.columns)
+        if nested:
+            name, kind = nested[0]
+            raise RawDataError(
+                f"{path}: column {name!r} of source {source.name!r} has type {kind},"
+                " which cannot be cast to a single value"
+            )
     missing = [c for c in source.required_columns if c not in columns]
     if missing:
         raise RawDataError(
@@ -125,7 +179,18 @@ def register_raw_sources(
             f"create or replace view {RAW_SCHEMA}.{source.name} as "
             + _select_sql(source, raw_dir, files, seen)
         )
-        rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
+        try:
+            rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
+        except duckdb.Error as exc:  # e.g. one column typed differently in two files
+            raise RawDataError(
+                f"{raw_dir / source.name}: the files of source {source.name!r} cannot be read"
+                f" together ({exc})"
+            ) from exc
+        if source.required and rows == 0:
+            raise RawDataError(
+                f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
+                f" ({', '.join(p.name for p in files)})"
+            )
         registered.append(RegisteredSource(source.name, tuple(files), rows, missing, extra))
     return registered
 

@@ -95,3 +95,54 @@ def test_extra_columns_are_ignored_with_a_warning(tmp_path, con, caplog):
     assert "internal_note" in caplog.text
     columns = [r[0] for r in con.execute("describe raw.orders").fetchall()]
     assert "internal_note" not in columns
+
+
+CSV_ORDERS = "order_id,customer_ref,ordered_at,total_amount,store_city\nSO3,M9,2025-01-03 09:00:00,12.50,上海\n"
+
+
+def test_a_gbk_csv_is_reported_as_gbk_with_its_line_not_loaded_as_mojibake(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    export = tmp_path / "orders" / "excel_export.csv"
+    export.write_bytes(CSV_ORDERS.encode("gbk"))
+    with pytest.raises(RawDataError, match=rf"{export}: is not UTF-8 \(line 2\).*GBK.*UTF-8"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_a_utf8_csv_with_a_byte_order_mark_keeps_its_chinese_text(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    (tmp_path / "orders" / "export.csv").write_text("\ufeff" + CSV_ORDERS, encoding="utf-8")
+    register_raw_sources(con, tmp_path)
+    rows = con.execute("select order_id, store_city from raw.orders where order_id = 'SO3'")
+    assert rows.fetchall() == [("SO3", "上海")]
+
+
+def test_a_column_whose_type_cannot_be_cast_to_a_value_stops_the_run_naming_it(tmp_path, con):
+    path = _write(tmp_path, "orders", _orders(total_amount=[[1.0, 2.0], [3.0]]))
+    with pytest.raises(
+        RawDataError, match=rf"{path}: column 'total_amount'.*list<.*cannot be cast"
+    ):
+        register_raw_sources(con, tmp_path)
+
+
+def test_a_required_source_whose_files_hold_no_rows_fails_fast(tmp_path, con):
+    _write(tmp_path, "orders", _orders().slice(0, 0))
+    with pytest.raises(
+        RawDataError, match=r"orders: required source 'orders' has files but no rows"
+    ):
+        register_raw_sources(con, tmp_path)
+
+
+def test_a_deletion_list_row_naming_nobody_is_rejected(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    listed = tmp_path / "forget.csv"
+    listed.write_text("customer_id,id_type,id_value\ncu_1,,\n,phone,\n")
+    with pytest.raises(RawDataError, match=rf"{listed}: 1 deletion request\(s\) name neither"):
+        register_raw_sources(con, tmp_path, deletion_list=listed)
+
+
+def test_a_deletion_list_with_an_unknown_column_is_rejected(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    listed = tmp_path / "forget.csv"
+    listed.write_text("customer,reason\ncu_1,asked\n")
+    with pytest.raises(RawDataError, match=rf"{listed}: deletion list column 'customer'"):
+        register_raw_sources(con, tmp_path, deletion_list=listed)
