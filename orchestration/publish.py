@@ -211,6 +211,21 @@ def _swap_symlink(link: Path, target: str) -> None:
     os.replace(temporary, link)
 
 
+def _remove_unpublished_versions(parquet_root: Path) -> None:
+    """Delete Parquet folders newer than `current`: a publish killed before its swap left them,
+    and kept, they would count as the newest versions and push a whole one out."""
+    link = parquet_root / CURRENT_LINK
+    current = os.readlink(link) if link.is_symlink() else None
+    for folder in parquet_root.iterdir():
+        if (
+            folder.is_dir()
+            and not folder.is_symlink()
+            and (current is None or folder.name > current)
+        ):
+            shutil.rmtree(folder, ignore_errors=True)
+    (parquet_root / f".{CURRENT_LINK}{TEMP_SUFFIX}").unlink(missing_ok=True)
+
+
 def _remove_old_versions(parquet_root: Path, current: str, keep: int) -> tuple[str, ...]:
     """Delete Parquet versions beyond the newest `keep` (never the current one): the one
     before stays, so a reader that resolved the old link a moment ago can finish its scan."""
@@ -260,6 +275,7 @@ def publish(
     version_dir = parquet_root / version
     for leftover in out_dir.glob(f".{DATABASE_NAME}.*{TEMP_SUFFIX}*"):  # a crashed publish
         leftover.unlink(missing_ok=True)
+    _remove_unpublished_versions(parquet_root)
     version_dir.mkdir()
 
     row_counts: dict[str, int] = {}
