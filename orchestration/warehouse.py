@@ -26,7 +26,7 @@ from orchestration.settings import Settings
 log = logging.getLogger(__name__)
 RAW_SCHEMA = "raw"
 PRIVACY_SCHEMA = "privacy"
-DELETION_REQUESTS = "deletion_requests"  # dbt source privacy.deletion_requests
+DELETION_REQUESTS = "deletion_requests"  # read by int_identity__forgotten_identifiers
 DELETION_COLUMNS = ("id_type", "id_value", "customer_id", "requested_at")
 
 

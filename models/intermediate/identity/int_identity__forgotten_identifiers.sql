@@ -4,8 +4,12 @@
     one of these keys, so nothing downstream (marts, tags, ML outputs, audiences, the published
     copy) sees the person again; customer_tag_history and publish purge them from history.
 
-    Persistent by design: each request on the deletion list (source privacy.deletion_requests)
-    is resolved once, in the first run that sees it, and its keys are kept for good, even after
+    The deletion list is the view privacy.deletion_requests that orchestration/warehouse.py makes
+    over the CSV named by CP_DELETION_LIST (columns id_type, id_value, customer_id, requested_at,
+    all text). It is read by name, not as a dbt source, on purpose: a source would become an
+    asset in the Dagster graph that nothing produces. No view (a bare `dbt build`): no requests.
+
+    Persistent by design: each request on the deletion list is resolved once, in the first run that sees it, and its keys are kept for good, even after
     the request leaves the list or a `--full-refresh`. A listed identifier expands to every
     identifier of its component in this run's graph; a listed customer id expands to the
     identifiers it held in the previous build of int_identity__customer_ids (the customer the
@@ -18,11 +22,20 @@
         full_refresh=false,
     )
 }}
+{%- set deletion_requests = adapter.get_relation(this.database, 'privacy', 'deletion_requests') if execute else none -%}
 {%- set previous_ids = adapter.get_relation(this.database, this.schema, 'int_identity__customer_ids') if execute else none -%}
 
 with requests as (
 
-    select * from {{ source('privacy', 'deletion_requests') }}
+    {% if deletion_requests is not none %}
+    select id_type, id_value, customer_id from {{ deletion_requests }}
+    {% else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as id_type,
+        cast(null as {{ dbt.type_string() }}) as id_value,
+        cast(null as {{ dbt.type_string() }}) as customer_id
+    where 1 = 0
+    {% endif %}
 
 ),
 
