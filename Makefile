@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CUSTOMERS ?= 20000
 AS_OF_DATE ?=
 
-.PHONY: install run test ui lint format bench-generate clean
+.PHONY: install run test ui lint format bench bench-generate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## The performance benchmark: floor, full build and one-day incremental refresh, each timed
+## with its peak memory, at SCALE=s|m|l (10k / 100k / 1M customers); writes bench/results/.
+## BENCH_RAW=path reuses an existing raw folder of that scale (linked, never written).
+SCALE ?= s
+BENCH_RAW ?=
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py --scale $(SCALE) $(if $(BENCH_RAW),--raw $(BENCH_RAW))
 
 ## Time and peak memory of the sample-data generator: make bench-generate CUSTOMERS=1000000
 bench-generate: $(STAMP)

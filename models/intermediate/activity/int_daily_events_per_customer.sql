@@ -3,7 +3,12 @@
     and when in the day they happened. Events are attributed through the identifier they
     were logged under (device, cookie, openid, member id); events under a shared or unknown
     identifier belong to nobody and are left out.
+
+    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on (the
+    newest built day minus the lookback), after deleting them, so history is not rescanned.
 #}
+{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where event_date >= {{ activity_reprocess_from('event_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{%- set reprocess_from = activity_reprocess_from('event_date') -%}
 {%- set event_counts = {
     'page_view': 'page_views', 'product_view': 'product_views', 'search': 'searches',
     'add_to_cart': 'add_to_carts', 'favourite': 'favourites', 'share': 'shares',
@@ -13,12 +18,21 @@
 with events as (
 
     select * from {{ ref('stg_behaviour__events') }}
+    {%- if reprocess_from %}
+    where event_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+    {%- endif %}
 
 ),
 
 customer_ids as (
 
     select * from {{ ref('int_identity__customer_ids') }}
+
+),
+
+current_identity as (
+
+    {{ identity_version() }}
 
 ),
 
@@ -49,9 +63,12 @@ final as (
         sum(case when {{ daypart('event_at') }} = '{{ name }}' then 1 else 0 end) as events_{{ name }},
         {%- endfor %}
         sum(dwell_seconds) as dwell_seconds,
-        count(dwell_seconds) as dwelled_events
+        count(dwell_seconds) as dwelled_events,
+        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
+        max(current_identity.identity_version) as identity_version
 
     from attributed
+    cross join current_identity
     group by 1, 2
 
 )

@@ -2,7 +2,11 @@
     One row per customer, day, category and brand bought: spend and units on order lines of
     completed purchases (not cancelled or refunded). Category and brand preference and the
     price band are summed from it at any cut-off.
+
+    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on.
 #}
+{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where order_date >= {{ activity_reprocess_from('order_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{%- set reprocess_from = activity_reprocess_from('order_date') -%}
 with items as (
 
     select * from {{ ref('stg_commerce__order_items') }}
@@ -14,6 +18,15 @@ orders as (
     select * from {{ ref('int_orders_attributed') }}
     where customer_id is not null
         and not is_cancelled_or_refunded
+        {%- if reprocess_from %}
+        and ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        {%- endif %}
+
+),
+
+current_identity as (
+
+    {{ identity_version() }}
 
 ),
 
@@ -25,10 +38,13 @@ final as (
         coalesce(items.category_name, 'unknown') as category_name,
         coalesce(items.brand_name, 'unknown') as brand_name,
         sum(items.quantity * items.unit_price) as item_spend,
-        sum(items.quantity) as units
+        sum(items.quantity) as units,
+        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
+        max(current_identity.identity_version) as identity_version
 
     from items
     inner join orders on orders.order_id = items.order_id
+    cross join current_identity
     group by 1, 2, 3, 4
 
 )

@@ -2,11 +2,25 @@
     One row per customer per day with at least one order: purchases, spend and how they were
     made. The additive daily roll-up every order feature is summed from, at any cut-off, so
     feature history never rescans orders once per cut-off.
+
+    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on; the
+    previous purchase day of their first purchase comes from the days already built.
 #}
+{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where order_date >= {{ activity_reprocess_from('order_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{%- set reprocess_from = activity_reprocess_from('order_date') -%}
 with orders as (
 
     select * from {{ ref('int_orders_attributed') }}
     where customer_id is not null
+        {%- if reprocess_from %}
+        and ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        {%- endif %}
+
+),
+
+current_identity as (
+
+    {{ identity_version() }}
 
 ),
 
@@ -38,15 +52,39 @@ daily as (
 
 {#- The previous purchase day does not depend on any cut-off (it is earlier than this one),
     so it is computed once here; lifecycle ("returning") reads the gap before the last purchase. #}
+{%- if reprocess_from %}
+
+{#- the last purchase day already built before the re-aggregated days, per customer #}
+built_purchase_days as (
+
+    select customer_id, max(order_date) as last_purchase_date
+    from {{ this }}
+    where purchases > 0
+        and order_date < {{ reprocess_from }}
+    group by 1
+
+),
+{%- endif %}
+
 purchase_days as (
 
     select
-        customer_id,
-        order_date,
-        lag(order_date) over (partition by customer_id order by order_date) as previous_purchase_date
+        daily.customer_id,
+        daily.order_date,
+        {%- if reprocess_from %}
+        coalesce(
+            lag(daily.order_date) over (partition by daily.customer_id order by daily.order_date),
+            built_purchase_days.last_purchase_date
+        ) as previous_purchase_date
+        {%- else %}
+        lag(daily.order_date) over (partition by daily.customer_id order by daily.order_date) as previous_purchase_date
+        {%- endif %}
 
     from daily
-    where purchases > 0
+    {%- if reprocess_from %}
+    left join built_purchase_days on built_purchase_days.customer_id = daily.customer_id
+    {%- endif %}
+    where daily.purchases > 0
 
 ),
 
@@ -54,9 +92,12 @@ final as (
 
     select
         daily.*,
-        purchase_days.previous_purchase_date
+        purchase_days.previous_purchase_date,
+        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
+        current_identity.identity_version
 
     from daily
+    cross join current_identity
     left join purchase_days
         on purchase_days.customer_id = daily.customer_id
         and purchase_days.order_date = daily.order_date

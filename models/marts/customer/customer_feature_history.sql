@@ -4,23 +4,27 @@
     Cut-offs: the var feature_history_cutoffs, or the last day of each of the
     feature_history_months months before as_of_date's month. Month ends do not move as
     as_of_date advances day by day, so a past cut-off's rows stay the same between refreshes.
+
+    Incremental: a refresh builds only the cut-offs that are new or within the lookback of
+    the last build (feature_history_cutoffs; usually none, one when a month ends), after
+    deleting them and those no longer wanted (feature_history_build hooks).
 #}
-{%- set explicit = var('feature_history_cutoffs') -%}
-{%- set cutoffs = [] -%}
-{%- if explicit -%}
-    {%- for cutoff in explicit -%}
-        {%- do cutoffs.append("cast('" ~ cutoff ~ "' as date)") -%}
-    {%- endfor -%}
-{%- else -%}
-    {%- for months_back in range(1, var('feature_history_months') + 1) -%}
-        {%- do cutoffs.append(dbt.last_day(dbt.dateadd('month', -months_back, as_of_date()), 'month')) -%}
-    {%- endfor -%}
-{%- endif -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}{{ feature_history_build('delete_stale') }}{% endif %}",
+    post_hook="{{ feature_history_build('record_state') }}",
+) }}  {#- an exception to the marts' tables: history only grows by a month at a time #}
+{%- set to_build = feature_history_cutoffs('to_build') -%}
 
+{%- if to_build %}
 {%- set cutoffs_sql -%}
-    {%- for cutoff in cutoffs %}
-    select cast({{ cutoff }} as date) as cutoff_date{{ ' union all' if not loop.last }}
+    {%- for cutoff in to_build %}
+    select cast('{{ cutoff }}' as date) as cutoff_date{{ ' union all' if not loop.last }}
     {%- endfor %}
-{%- endset -%}
-
+{%- endset %}
 {{ customer_features_at(cutoffs_sql) }}
+{%- else %}
+{{ customer_features_at('select cast(null as date) as cutoff_date where 1 = 0') }}
+{%- endif %}

@@ -1,0 +1,102 @@
+"""Derive "one more day of data" from a raw folder: `python bench/next_day.py RAW OUT`.
+
+OUT becomes a raw folder holding every file of RAW (symlinked, never copied or written) plus one
+new file per daily source (orders, order_items, events) with the rows of RAW's last day shifted
+by one day under fresh ids (`<id>-d1`). The other sources (customers, identity links, tickets,
+surveys, campaigns) are unchanged: a day of trade and browsing by the same people, which is what
+a nightly refresh mostly sees. The last day is the as_of_date rule's: the latest order date with
+at least 3 orders (dbt var as_of_min_daily_orders), so the new day becomes as_of_date + 1.
+Same input, same output (the rows are a deterministic function of RAW).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from orchestration.raw_contract import CONTRACT  # noqa: E402
+from orchestration.raw_files import source_files  # noqa: E402
+
+MIN_DAILY_ORDERS = 3  # dbt var as_of_min_daily_orders
+NEW_FILE = "zz-next-day.parquet"  # sorts after the generator's part files
+TS = "%Y-%m-%d %H:%M:%S"  # the generator's text timestamp format
+
+
+def last_day(con: duckdb.DuckDBPyConnection, raw: Path) -> str:
+    """The latest order date with enough orders to count as a trading day."""
+    row = con.execute(
+        f"""
+        select max(day) from (
+            select cast(try_cast(ordered_at as timestamp) as date) as day, count(*) as orders
+            from read_parquet('{raw}/orders/*.parquet', union_by_name = true)
+            group by 1
+        ) where orders >= {MIN_DAILY_ORDERS}
+        """
+    ).fetchone()
+    return row[0].isoformat()
+
+
+def write_next_day(raw: Path, out: Path) -> str:
+    """Link RAW's files into OUT and add the next day's rows; returns the new day."""
+    raw, out = raw.resolve(), out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    for source in CONTRACT.sources:
+        files = source_files(raw, source)
+        if files:
+            (out / source.name).mkdir(parents=True)
+        for path in files:
+            (out / source.name / path.name).symlink_to(path)
+    con = duckdb.connect()
+    day = last_day(con, raw)
+    shift = f"strftime(try_cast({{col}} as timestamp) + interval 1 day, '{TS}')"
+    same_day = f"cast(try_cast({{col}} as timestamp) as date) = date '{day}'"
+    orders = f"read_parquet('{raw}/orders/*.parquet', union_by_name = true)"
+    con.execute(
+        f"""
+        copy (
+            select * replace (
+                order_id || '-d1' as order_id, {shift.format(col="ordered_at")} as ordered_at
+            )
+            from {orders} where {same_day.format(col="ordered_at")}
+        ) to '{out}/orders/{NEW_FILE}' (format parquet)
+        """
+    )
+    if (out / "order_items").exists():
+        con.execute(
+            f"""
+            copy (
+                select items.* replace (items.order_id || '-d1' as order_id)
+                from read_parquet('{raw}/order_items/*.parquet', union_by_name = true) as items
+                where items.order_id in (
+                    select order_id from {orders} where {same_day.format(col="ordered_at")}
+                )
+            ) to '{out}/order_items/{NEW_FILE}' (format parquet)
+            """
+        )
+    if (out / "events").exists():
+        con.execute(
+            f"""
+            copy (
+                select * replace (
+                    event_id || '-d1' as event_id,
+                    session_id || '-d1' as session_id,
+                    {shift.format(col="event_at")} as event_at
+                )
+                from read_parquet('{raw}/events/*.parquet', union_by_name = true)
+                where {same_day.format(col="event_at")}
+            ) to '{out}/events/{NEW_FILE}' (format parquet)
+            """
+        )
+    con.close()
+    return day
+
+
+if __name__ == "__main__":
+    print(f"copied the rows of {write_next_day(Path(sys.argv[1]), Path(sys.argv[2]))} + 1 day")

@@ -1,0 +1,56 @@
+{#
+    The cut-offs of customer_feature_history, as ISO date strings, oldest first (empty at parse
+    time). which='all': every cut-off the table should hold: the var feature_history_cutoffs,
+    or the last day of each of the feature_history_months months before as_of_date's month.
+    which='to_build': the ones this build computes: all on a full build, or when the identity
+    mapping changed since the last build (rows under stale customer_ids); otherwise the ones
+    not yet in the table plus those within incremental_lookback_days of the as_of_date the
+    table was last built at (their data may have grown since). The last build's as_of_date and
+    identity version live in the state table that customer_feature_history's post-hook writes.
+#}
+{% macro feature_history_cutoffs(which='all') -%}
+    {%- if not execute -%}
+        {{- return([]) -}}
+    {%- endif -%}
+    {%- set explicit = var('feature_history_cutoffs') -%}
+    {%- set expressions = [] -%}
+    {%- if explicit -%}
+        {%- for cutoff in explicit -%}
+            {%- do expressions.append("cast('" ~ cutoff ~ "' as date)") -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- set as_of = as_of_date() -%}  {#- once: each call scans raw orders #}
+        {%- for months_back in range(1, var('feature_history_months') + 1) -%}
+            {%- do expressions.append(dbt.last_day(dbt.dateadd('month', -months_back, as_of), 'month')) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set all_cutoffs -%}
+        {%- for expression in expressions %}
+        select cast({{ expression }} as date) as cutoff_date{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    {%- endset -%}
+    {%- set state = feature_history_state() -%}
+    {%- if which == 'all' or not is_incremental() or state is none -%}
+        {%- set query = 'select distinct cast(cutoff_date as varchar) from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
+    {%- else -%}
+        {%- set query -%}
+            with cutoffs as ({{ all_cutoffs }}),
+            built as (select * from {{ state }}),
+            current_identity as ({{ identity_version() }}),
+            identity_changed as (
+                select count(*) > 0 as changed
+                from built cross join current_identity
+                where built.identity_version != current_identity.identity_version
+            )
+            select distinct cast(cutoffs.cutoff_date as varchar)
+            from cutoffs
+            cross join built
+            cross join identity_changed
+            where identity_changed.changed
+                or cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
+                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'built.built_as_of_date') }}
+            order by 1
+        {%- endset -%}
+    {%- endif -%}
+    {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}
