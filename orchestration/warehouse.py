@@ -303,6 +303,19 @@ def replace_table(
     return rows
 
 
+def stream_batches(
+    con: duckdb.DuckDBPyConnection, select_sql: str, batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    """A query's rows as frames of about `batch_rows` (whole DuckDB vectors of 2,048), read
+    through a cursor of their own so the connection stays free to write the results."""
+    reader = con.cursor().execute(select_sql)
+    while True:
+        batch = reader.fetch_df_chunk(max(1, batch_rows // 2048))
+        if batch.empty:
+            return
+        yield batch
+
+
 def replace_table_from_query(
     con: duckdb.DuckDBPyConnection, schema: str, table: str, select_sql: str
 ) -> int:

@@ -13,7 +13,7 @@ from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, sco
 from orchestration.ml.value import p_alive_by_cutoff
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table
+from orchestration.warehouse import replace_table, stream_batches
 
 CHURN_TABLE = ("ml", "churn_scores")
 
@@ -88,13 +88,9 @@ def churn_scores(
         del training
 
         as_of = con.execute(f"select max(as_of_date) from {features}").fetchone()[0]
-        reader = con.cursor().execute(f"select * from {features}")
 
         def scored_batches():
-            while True:
-                batch = reader.fetch_df_chunk(max(1, config.score_batch_rows // 2048))
-                if batch.empty:
-                    return
+            for batch in stream_batches(con, f"select * from {features}", config.score_batch_rows):
                 scores = score_churn(model, batch)
                 scores.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
                 yield scores

@@ -19,7 +19,7 @@ from orchestration.ml.segments import (
 )
 from orchestration.model_runs import MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table, table_exists
+from orchestration.warehouse import replace_table, stream_batches, table_exists
 
 SEGMENTS_TABLE = ("ml", "customer_segments")
 PROFILES_TABLE = ("ml", "segment_profiles")
@@ -103,13 +103,9 @@ def customer_segments(
         if sample.empty:
             raise ValueError(f"{features} is empty: no customers to segment")
         model = fit_segments(sample, segment_config, previous=previous)
-        reader = con.cursor().execute(f"select * from {features}")
 
         def assigned():
-            while True:
-                batch = reader.fetch_df_chunk(max(1, config.assign_batch_rows // 2048))
-                if batch.empty:
-                    return
+            for batch in stream_batches(con, f"select * from {features}", config.assign_batch_rows):
                 out = assign_frame(model, batch)
                 out.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
                 yield out
