@@ -15,6 +15,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # customer data must set CP_PII_SALT to a secret of their own. dbt's hash_pii macro carries
 # the same default (a test keeps the two equal).
 DEMO_PII_SALT = "customer-profiles-DEMO-salt-not-secret"
+TARGETS = ("duckdb", "spark")  # the outputs of profiles.yml
 
 
 def _path_from_env(variable: str, default: str) -> Path:
@@ -52,9 +53,17 @@ class Settings:
     # rows of id_type + id_value, or customer_id. None: nobody to forget. README.md,
     # "Forgetting a customer".
     deletion_list: Path | None = None
+    # Which dbt target (profiles.yml) and warehouse implementation the run uses: "duckdb"
+    # (one machine, the default) or "spark" (orchestration/spark.py; pip install '.[spark]').
+    target: str = "duckdb"
+    # The local Spark warehouse: table files under warehouse/, the Derby metastore beside.
+    spark_dir: Path = PROJECT_DIR / "warehouse" / "spark"
 
     @classmethod
     def from_env(cls) -> Settings:
+        target = os.environ.get("CP_DBT_TARGET", "duckdb")
+        if target not in TARGETS:
+            raise ValueError(f"CP_DBT_TARGET={target!r}: expected one of {', '.join(TARGETS)}")
         return cls(
             raw_dir=_path_from_env("CP_RAW_DIR", "data/raw"),
             warehouse_path=_path_from_env("CP_WAREHOUSE", "warehouse/customer_profiles.duckdb"),
@@ -69,6 +78,8 @@ class Settings:
             deletion_list=_path_from_env("CP_DELETION_LIST", "")
             if os.environ.get("CP_DELETION_LIST")
             else None,
+            target=target,
+            spark_dir=_path_from_env("CP_SPARK_DIR", "warehouse/spark"),
         )
 
     def export(self) -> None:
@@ -83,5 +94,7 @@ class Settings:
         os.environ["CP_PUBLISHED_DIR"] = str(self.published_dir)
         os.environ["CP_EXPORT_DIR"] = str(self.export_dir)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        os.environ["CP_DBT_TARGET"] = self.target
+        os.environ["CP_SPARK_DIR"] = str(self.spark_dir)
         if self.deletion_list is not None:
             os.environ["CP_DELETION_LIST"] = str(self.deletion_list)
