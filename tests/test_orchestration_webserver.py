@@ -4,8 +4,9 @@
 the dbt project with one extra singular test, `assert_injected_orders_check`, that the test can
 make fail or pass by rewriting it. Over the GraphQL API the UI uses, it checks that the graph,
 schedule, sensor and single-writer instance config are served; launches the whole graph on
-a tiny generated dataset; makes the injected dbt test fail and reads the failed check; then
-fixes it and re-executes from asset failure, which must not rebuild what had succeeded.
+a tiny generated dataset with the injected dbt test failing and reads the failed check; then
+fixes it and re-executes from asset failure, which must finish the graph, publish, and not
+rebuild what had succeeded. The two runs cost one full build.
 """
 
 import json
@@ -268,54 +269,48 @@ def test_the_ui_serves_the_graph_schedule_sensor_and_the_single_writer_instance(
     assert WAREHOUSE_WRITER_TAG in instance["runQueueConfig"]["tagConcurrencyLimitsYaml"]
 
 
-def test_a_run_launched_over_graphql_builds_the_whole_graph_and_reports_every_check(server):
-    run_id = _launch(server, as_of_date="2025-12-31")
-    run = _wait(server, run_id)
-    assert run["status"] == "SUCCESS", server.log_tail()
-    # dbt runs in steps around the Python models (dbt -> models -> dbt -> audiences -> dbt);
-    # publishing and the report come last.
-    assert {step["stepKey"] for step in run["stepStats"]} == {
-        "raw_files",
-        "raw_sources",
-        "dbt_models",
-        "dbt_models_2",
-        "dbt_models_3",
-        "dbt_models_4",
-        "customer_value",
-        "churn_scores",
-        "customer_segments",
-        "audiences",
-        "published_tables",
-        "profile_report",
-    }
-    built = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
-    assert {"raw/orders", "staging/stg_commerce__orders", "reference/cn_cities"} <= built
-    assert {"key": WAREHOUSE_WRITER_TAG, "value": WAREHOUSE_WRITER_VALUE} in run["tags"]
-
-    events = _events(server, run_id)
-    checks = _check_results(events)
-    assert ("staging/stg_commerce__orders", INJECTED_TEST) in checks
-    assert any(name.startswith("rows_accounted_for") for _, name in checks)
-    assert all(checks.values()), checks
-    # The run config reached dbt as --vars.
-    messages = " ".join(e.get("message") or "" for e in events)
-    assert '--vars {"as_of_date": "2025-12-31"}' in messages
-
-    # The run published for BI (stamped with this run) and drew the report from it.
-    stamps = read_publish_info(server.published / DATABASE_NAME)
-    assert {
-        (s["run_id"], str(s["as_of_date"])) for s in stamps if s["table_name"] == "customer_profile"
-    } == {(run_id, "2025-12-31")}
-    assert {s["table_name"] for s in stamps} >= {"customer_profile", "churn_scores", "model_runs"}
-    page = report_path(server.published).read_text(encoding="utf-8")
-    assert all(f'data-chart="{name}"' in page for name in CHARTS)
+ALL_STEPS = {
+    "raw_files",
+    "raw_sources",
+    "dbt_models",
+    "dbt_models_2",
+    "dbt_models_3",
+    "dbt_models_4",
+    "customer_value",
+    "churn_scores",
+    "customer_segments",
+    "audiences",
+    "published_tables",
+    "profile_report",
+}
 
 
-def test_a_failing_dbt_test_fails_its_check_and_a_rerun_rebuilds_only_what_failed(server):
+@pytest.fixture(scope="module")
+def failed_run(server) -> tuple[str, dict]:
+    """A run launched over GraphQL (as_of_date set in its run config) while the injected dbt
+    test fails."""
     server.inject(FAILING)
-    failed_id = _launch(server)
-    failed = _wait(server, failed_id)
+    run_id = _launch(server, as_of_date="2025-12-31")
+    return run_id, _wait(server, run_id)
+
+
+@pytest.fixture(scope="module")
+def rerun(server, failed_run) -> tuple[str, dict]:
+    """The UI's "Re-execute > From asset failure" once the test passes again. Together the two
+    runs build the whole graph once, the cost of one full run."""
+    server.inject(PASSING)
+    result = server.query(
+        REEXECUTE, params={"parentRunId": failed_run[0], "strategy": "FROM_ASSET_FAILURE"}
+    )["launchPipelineReexecution"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    run_id = result["run"]["runId"]
+    return run_id, _wait(server, run_id)
+
+
+def test_a_failing_dbt_test_fails_its_check_and_stops_the_run_at_its_model(server, failed_run):
+    failed_id, failed = failed_run
     assert failed["status"] == "FAILURE"
+    assert {"key": WAREHOUSE_WRITER_TAG, "value": WAREHOUSE_WRITER_VALUE} in failed["tags"]
     events = _events(server, failed_id)
     checks = _check_results(events)
     # The failed check names the model (its asset) and the dbt test (its name).
@@ -325,29 +320,51 @@ def test_a_failing_dbt_test_fails_its_check_and_a_rerun_rebuilds_only_what_faile
     assert failure["stepKey"] == "dbt_models"
     steps = {s["stepKey"]: s["status"] for s in failed["stepStats"]}
     assert steps["raw_files"] == steps["raw_sources"] == "SUCCESS"
+    # dbt went on with everything the failure did not hold back.
+    built = {"/".join(m["assetKey"]["path"]) for m in failed["assetMaterializations"]}
+    assert {"raw/orders", "reference/cn_cities"} <= built
 
-    # The UI's "Re-execute > From asset failure": only the model whose blocking check
-    # failed (and anything not built) runs again; raw steps and good models are not redone.
-    server.inject(PASSING)
-    result = server.query(
-        REEXECUTE, params={"parentRunId": failed_id, "strategy": "FROM_ASSET_FAILURE"}
-    )["launchPipelineReexecution"]
-    assert result["__typename"] == "LaunchRunSuccess", result
-    rerun = _wait(server, result["run"]["runId"])
-    assert rerun["status"] == "SUCCESS", server.log_tail()
+
+def test_a_rerun_from_the_failure_rebuilds_only_what_failed_and_finishes_the_graph(
+    server, failed_run, rerun
+):
+    rerun_id, run = rerun
+    assert run["status"] == "SUCCESS", server.log_tail()
     # Observations are never "materialised", so Dagster re-observes the raw folders (cheap,
-    # no warehouse); the raw views, which did materialise, are not rebuilt.
-    # The dbt steps and the Python models downstream of the failure run again; the raw views
-    # do not.
-    steps = {step["stepKey"] for step in rerun["stepStats"]}
-    assert "raw_sources" not in steps and {"dbt_models", "churn_scores"} <= steps, steps
-    rebuilt = {"/".join(m["assetKey"]["path"]) for m in rerun["assetMaterializations"]}
+    # no warehouse); the raw views, which did materialise, are not rebuilt. The dbt steps
+    # around the Python models (dbt -> models -> dbt -> audiences -> dbt), publishing and
+    # the report run again.
+    steps = {step["stepKey"] for step in run["stepStats"]}
+    assert steps == ALL_STEPS - {"raw_sources"}, steps
+    assert steps | {s["stepKey"] for s in failed_run[1]["stepStats"]} == ALL_STEPS
+    rebuilt = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
     # The failed model and what its failure held back downstream; nothing upstream or beside.
     assert rebuilt == {"staging/stg_commerce__orders"} | _downstream_of(
         "staging/stg_commerce__orders"
     )
-    rechecked = _check_results(_events(server, result["run"]["runId"]))
-    assert rechecked[("staging/stg_commerce__orders", INJECTED_TEST)] is True
+
+
+def test_the_rerun_reports_every_check_passing_and_keeps_the_launch_config(server, rerun):
+    rerun_id, _ = rerun
+    events = _events(server, rerun_id)
+    checks = _check_results(events)
+    assert checks[("staging/stg_commerce__orders", INJECTED_TEST)] is True
+    assert any(name.startswith("rows_accounted_for") for _, name in checks)
+    assert all(checks.values()), checks
+    # The parent's run config reached dbt as --vars.
+    messages = " ".join(e.get("message") or "" for e in events)
+    assert '--vars {"as_of_date": "2025-12-31"}' in messages
+
+
+def test_the_finished_graph_is_published_for_bi_with_its_report(server, rerun):
+    rerun_id, _ = rerun
+    stamps = read_publish_info(server.published / DATABASE_NAME)
+    assert {
+        (s["run_id"], str(s["as_of_date"])) for s in stamps if s["table_name"] == "customer_profile"
+    } == {(rerun_id, "2025-12-31")}
+    assert {s["table_name"] for s in stamps} >= {"customer_profile", "churn_scores", "model_runs"}
+    page = report_path(server.published).read_text(encoding="utf-8")
+    assert all(f'data-chart="{name}"' in page for name in CHARTS)
 
 
 def _downstream_of(key: str) -> set[str]:
