@@ -201,7 +201,9 @@ category_prices as (
     select
         cutoff_date,
         category_name,
-        sum(item_spend) / nullif(sum(units), 0) as category_unit_price
+        {#- fixed-point, so the sums over it below are exact and do not depend on the order
+            the engine adds rows in (a float here made rebuilds differ in the last bits) #}
+        cast(sum(item_spend) / nullif(sum(units), 0) as {{ dbt.type_numeric() }}) as category_unit_price
 
     from items_before_cutoff
     where category_name != 'unknown'

@@ -225,6 +225,9 @@ def test_scores_a_year_after_a_calm_season_are_shifted_to_that_season():
     assert expected_calibration_error(y, shifted) < 0.03
     by_cutoff = {row["cutoff"]: row for row in model.metrics["calibration_by_cutoff"]}
     assert by_cutoff["2023-10-01"]["logit_offset"] < by_cutoff["2024-01-01"]["logit_offset"]
+    headline = headline_metrics(model)
+    assert headline["logit_offset_2023-10-01"] == by_cutoff["2023-10-01"]["logit_offset"]
+    assert headline["ece_2023-10-01"] == by_cutoff["2023-10-01"]["ece"]
 
 
 def test_without_a_cutoff_a_year_before_the_scoring_date_scores_are_left_as_calibrated(

@@ -1022,6 +1022,11 @@ def headline_metrics(model: ChurnModel) -> dict[str, float | int | str | None]:
     for name, result in (*m["baselines"].items(), *m["comparison"].items()):
         flat[f"{name}_roc_auc"] = result.get("roc_auc")
         flat[f"{name}_brier"] = result.get("brier")
+    # The scoring model against each labelled cut-off (in-sample but for the latest): the
+    # drift the seasonal correction reads, visible run by run.
+    for row in m.get("calibration_by_cutoff", []):
+        flat[f"ece_{row['cutoff']}"] = row["ece"]
+        flat[f"logit_offset_{row['cutoff']}"] = row["logit_offset"]
     return flat
 
 
