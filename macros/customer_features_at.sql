@@ -194,14 +194,38 @@ items_before_cutoff as (
 
 ),
 
+{#- What a unit of each category cost on average, over every customer's lines up to the
+    cut-off: the yardstick for where in a category's price range a customer buys. #}
+category_prices as (
+
+    select
+        cutoff_date,
+        category_name,
+        {#- fixed-point, so the sums over it below are exact and do not depend on the order
+            the engine adds rows in (a float here made rebuilds differ in the last bits) #}
+        cast(sum(item_spend) / nullif(sum(units), 0) as {{ dbt.type_numeric() }}) as category_unit_price
+
+    from items_before_cutoff
+    where category_name != 'unknown'
+    group by 1, 2
+
+),
+
 price_features as (
 
     select
-        customer_id,
-        cutoff_date,
-        sum(item_spend) / nullif(sum(units), 0) as avg_item_price
+        items_before_cutoff.customer_id,
+        items_before_cutoff.cutoff_date,
+        sum(items_before_cutoff.item_spend) / nullif(sum(items_before_cutoff.units), 0) as avg_item_price,
+        {#- spend over what the same units would cost at each category's average price #}
+        sum(case when category_prices.category_unit_price is not null then items_before_cutoff.item_spend end)
+            / nullif(sum(items_before_cutoff.units * category_prices.category_unit_price), 0) as price_level_index,
+        sum(items_before_cutoff.units) as units
 
     from items_before_cutoff
+    left join category_prices
+        on category_prices.cutoff_date = items_before_cutoff.cutoff_date
+        and category_prices.category_name = items_before_cutoff.category_name
     group by 1, 2
 
 ),
@@ -271,6 +295,11 @@ event_features as (
         sum(case when days_before < 90 then {{ measure }} else 0 end) as {{ measure }}_90d,
         {%- endfor %}
         sum(case when days_before < 90 then 1 else 0 end) as active_days_90d,
+        {#- the whole window (the last 365 days): rates of rare actions need the longer span #}
+        sum(sessions) as sessions_365d,
+        sum(events) as events_365d,
+        sum(shares) + sum(comments) as social_actions_365d,
+        sum(coupon_claims) as coupon_claims_365d,
         {%- for name in dayparts %}
         sum(events_{{ name }}) as events_{{ name }},
         {%- endfor %}
@@ -358,6 +387,8 @@ final as (
         cast(coalesce(order_count_90d, 0) - coalesce(order_count_prior_90d, 0) as {{ dbt.type_bigint() }}) as order_trend_90d,
         cast(coalesce(monetary_90d, 0) - coalesce(monetary_prior_90d, 0) as {{ dbt.type_numeric() }}) as spend_trend_90d,
         cast(refunds as {{ dbt.type_float() }}) / nullif(orders_placed, 0) as refund_share,
+        cast(units as {{ dbt.type_float() }}) / nullif(order_count, 0) as units_per_order,
+        cast(price_level_index as {{ dbt.type_float() }}) as price_level_index,
 
         -- category and brand preference
         case when has_items then top_category end as top_category,
@@ -389,6 +420,9 @@ final as (
             {%- endfor %}
         as {{ dbt.type_bigint() }}) as channel_count,
         1 - cast(purchases_offline_store as {{ dbt.type_float() }}) / nullif({{ channel_known }}, 0) as online_order_share,
+        {%- for channel in channels %}
+        cast(purchases_{{ channel }} as {{ dbt.type_float() }}) / nullif({{ channel_known }}, 0) as {{ channel }}_order_share,
+        {%- endfor %}
 
         -- when they are active: purchases and behaviour events of the last year together
         {%- set daypart_activity = [] %}
@@ -422,6 +456,16 @@ final as (
         cast(add_to_carts_90d as {{ dbt.type_float() }}) / nullif(product_views_90d, 0) as add_to_cart_rate,
         cast(favourites_90d as {{ dbt.type_float() }}) / nullif(product_views_90d, 0) as favourite_rate,
         cast(days_since_last_event as {{ dbt.type_bigint() }}) as days_since_last_event,
+        case when has_events then cast(coalesce(sessions_365d, 0) as {{ dbt.type_bigint() }}) end as sessions_365d,
+        cast(social_actions_365d as {{ dbt.type_float() }}) / nullif(events_365d, 0) as social_action_rate,
+        cast(coupon_claims_365d as {{ dbt.type_float() }}) / nullif(events_365d, 0) as coupon_claim_rate,
+
+        -- who they are: age from the member record, once registered by the cut-off
+        case
+            when cast(customers.registered_at as date) <= population.cutoff_date
+                and customers.birth_date <= population.cutoff_date
+            then cast({{ dbt.datediff('customers.birth_date', 'population.cutoff_date', 'day') }} as {{ dbt.type_float() }}) / 365.25
+        end as age_years,
 
         -- service
         case when has_tickets then cast(coalesce(tickets_365d, 0) as {{ dbt.type_bigint() }}) end as tickets_365d,
@@ -442,6 +486,8 @@ final as (
 
     from population
     cross join sources_present
+    left join customers
+        on customers.customer_id = population.customer_id
     {%- for features in ['order_features', 'price_features', 'category_features', 'brand_features', 'event_features', 'service_features', 'survey_features', 'campaign_features'] %}
     left join {{ features }}
         on {{ features }}.customer_id = population.customer_id

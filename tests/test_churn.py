@@ -55,14 +55,17 @@ def planted_history(
     complaint_weight: float = 0.8,
     late_shift: float = 0.0,
     seed: int = 0,
+    january_shift: float = 0.0,
 ) -> pd.DataFrame:
     """Churn driven by recency and complaints only; every other feature is noise. The true
     probability is kept in `true_p` so tests can compare with it. `late_shift` adds to the
-    log-odds of the last two cut-offs: the market got worse after the early ones."""
+    log-odds of the last two cut-offs: the market got worse after the early ones.
+    `january_shift` adds to the log-odds of January cut-offs: a season when few buy."""
     rng = np.random.default_rng(seed)
     frames = []
     for position, day in enumerate(cutoffs):
         shift = late_shift if position >= len(cutoffs) - 2 else 0.0
+        shift += january_shift if pd.Timestamp(day).month == 1 else 0.0
         n = customers
         recency = np.clip(rng.gamma(2.0, 40.0, n), 0, 720).round()
         complaints = rng.poisson(0.3, n) + np.where(rng.random(n) < 0.05, rng.integers(3, 8, n), 0)
@@ -203,6 +206,36 @@ def test_calibrating_on_a_later_cutoff_corrects_a_shift_the_fit_cutoffs_never_sa
     uncalibrated = fit_churn(history, dataclasses.replace(NO_RIVAL, calibration="none"))
     assert calibrated.metrics["validation"]["ece"] < 0.03
     assert uncalibrated.metrics["validation"]["ece"] > 0.08
+
+
+def test_scores_a_year_after_a_calm_season_are_shifted_to_that_season():
+    """Calibrated on a January cut-off (a bad season), the model over-predicts in October; the
+    labelled October a year earlier tells by how much, and the correction takes it off."""
+    history = planted_history(customers=6_000, january_shift=1.0).drop(columns="true_p")
+    model = fit_churn(history, NO_RIVAL)
+    october = planted_history(customers=6_000, cutoffs=("2024-10-01",), seed=7)
+    y = october["is_churned"].to_numpy()
+    plain = score_churn(model, october)["churn_probability"].to_numpy()  # no as_of_date
+    dated = october.assign(as_of_date=pd.Timestamp("2024-10-01"))
+    shifted = score_churn(model, dated)["churn_probability"].to_numpy()
+
+    shift, source = model.seasonal_shift(pd.Timestamp("2024-10-01"))
+    assert source == pd.Timestamp("2023-10-01") and shift < -0.3
+    assert expected_calibration_error(y, plain) > 0.05
+    assert expected_calibration_error(y, shifted) < 0.03
+    by_cutoff = {row["cutoff"]: row for row in model.metrics["calibration_by_cutoff"]}
+    assert by_cutoff["2023-10-01"]["logit_offset"] < by_cutoff["2024-01-01"]["logit_offset"]
+    headline = headline_metrics(model)
+    assert headline["logit_offset_2023-10-01"] == by_cutoff["2023-10-01"]["logit_offset"]
+    assert headline["ece_2023-10-01"] == by_cutoff["2023-10-01"]["ece"]
+
+
+def test_without_a_cutoff_a_year_before_the_scoring_date_scores_are_left_as_calibrated(
+    model, validation
+):
+    assert model.seasonal_shift(pd.Timestamp("2026-06-30")) == (0.0, None)
+    late = validation.assign(as_of_date=pd.Timestamp("2026-06-30"))
+    pd.testing.assert_frame_equal(score_churn(model, late), score_churn(model, validation))
 
 
 def test_isotonic_calibration_keeps_the_raw_order_inside_a_flat_step():

@@ -28,6 +28,19 @@ Refit for scoring (`refit_on_all_cutoffs`). After validation the same procedure 
 every labelled cut-off (fit on all but the latest, calibrate on the latest), so scores use the
 most recent behaviour; the validation metrics describe that procedure one step back in time.
 
+Season. The calibrator learns the churn rate of the calibration cut-off's quarter, but how
+many customers buy within a quarter depends on which quarter: one with Double-11 pulls
+purchases in, one with the Spring Festival pushes them out. So the scores carry the season of
+the calibration cut-off into the scoring date (20k sample: calibrated at 2025-09-30, mean 0.646
+against an observed 0.678 for the quarter after 2025-12-31). The correction: for every labelled
+cut-off, the log-odds offset that makes the scoring model's mean probability equal its churn
+rate (`calibration_by_cutoff` in the metrics, with the ECE per cut-off); scores as of a date
+are shifted by the offset at the cut-off one year earlier (same season), minus the one at the
+calibration cut-off. It uses only labels known at scoring time; it cannot be validated on the
+held-out cut-off unless the history reaches a year before it (it does not with 12 months),
+and the offsets are in-sample for the classifier, so they understate the seasonal swing.
+Without a cut-off a year back the scores are left as calibrated.
+
 Metrics. ROC AUC, PR AUC (average precision), Brier, ECE over 10 equal-frequency bins
 (deciles of the prediction: churn probabilities bunch up, and equal-width bins would leave
 some bins nearly empty and weigh their noise), lift in the top decile (churn rate among the
@@ -82,6 +95,7 @@ from threadpoolctl import threadpool_limits
 CUSTOMER_ID = "customer_id"
 CUTOFF_DATE = "cutoff_date"
 LABEL = "is_churned"
+AS_OF_DATE = "as_of_date"  # the scoring date of a customer_features row
 P_ALIVE = "p_alive"
 
 NUMERIC_FEATURES: tuple[str, ...] = (
@@ -251,6 +265,14 @@ class ChurnConfig:
     calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
     calibration_fraction: float = 0.2  # share of customers set aside when one cut-off trains
     refit_on_all_cutoffs: bool = True
+    # Seasonal drift correction (module notes, "Season"): shift the scores on the log-odds
+    # scale by the offset the scoring model needs at the labelled cut-off one year before the
+    # scoring date, when the history has one within `season_match_days` (half a month: the
+    # history's cut-offs are month ends). 20k sample: scoring-date ECE 0.033 -> 0.021 (the
+    # 2024-12-31 offset, +0.095); the calibration cut-off's quarter holds Double-11, the
+    # scoring quarter the Spring Festival.
+    seasonal_correction: bool = True
+    season_match_days: int = 16
     # Tiers on the calibrated probability: high = at least 3 in 5 to lapse, medium = at least
     # 1 in 3 (roughly twice the 90-day lapse rate of an active customer base); below is low.
     tier_high: float = 0.6
@@ -295,6 +317,8 @@ class ChurnConfig:
             raise ValueError(f"unknown classifier {self.classifier!r}")
         if not 0.0 < self.calibration_fraction < 1.0:
             raise ValueError(f"calibration_fraction must be in (0, 1): {self.calibration_fraction}")
+        if self.season_match_days < 0:
+            raise ValueError(f"season_match_days must be >= 0: {self.season_match_days}")
         if not 1 <= self.max_categories <= 254:
             raise ValueError(f"max_categories must be in [1, 254]: {self.max_categories}")
         if self.max_training_rows < 100:
@@ -842,6 +866,22 @@ class ChurnModel:
     metrics: Mapping[str, Any]  # JSON-able; see `headline_metrics` for the flat summary
     parameters: Mapping[str, Any]
     trained_through: pd.Timestamp  # the latest labelled cut-off the scoring model used
+    # Per labelled cut-off: the log-odds shift that makes the scoring model's mean probability
+    # equal that cut-off's churn rate (see `seasonal_shift`).
+    cutoff_offsets: Mapping[pd.Timestamp, float] = dataclasses.field(default_factory=dict)
+
+    def seasonal_shift(self, scoring_date: Any) -> tuple[float, pd.Timestamp | None]:
+        """Log-odds shift for scores as of `scoring_date`, and the cut-off it comes from: the
+        offset at the labelled cut-off nearest one year earlier (same season) minus the offset
+        at the calibration cut-off; (0, None) when the history has no such cut-off."""
+        if not self.config.seasonal_correction or not self.cutoff_offsets:
+            return 0.0, None
+        target = pd.Timestamp(scoring_date) - pd.DateOffset(years=1)
+        gap, nearest = min((abs((c - target).days), c) for c in self.cutoff_offsets)
+        if gap > self.config.season_match_days:
+            return 0.0, None
+        reference = self.cutoff_offsets.get(self.trained_through, 0.0)
+        return float(self.cutoff_offsets[nearest] - reference), nearest
 
 
 def fit_churn(training: pd.DataFrame, config: ChurnConfig | None = None) -> ChurnModel:
@@ -894,6 +934,7 @@ def _fit_churn(training: pd.DataFrame, config: ChurnConfig) -> ChurnModel:
         else validated
     )
     used = set(scorer.encoding.columns)
+    by_cutoff, offsets = _calibration_by_cutoff(scorer, rows, config)
     metrics = {
         "horizon_days": config.horizon_days,
         "classifier": config.classifier,
@@ -910,6 +951,7 @@ def _fit_churn(training: pd.DataFrame, config: ChurnConfig) -> ChurnModel:
         "refit_on_all_cutoffs": config.refit_on_all_cutoffs,
         "unused_features": [c for c in config.features if c not in used],
         "reason_feature_importance": scorer.importance,
+        "calibration_by_cutoff": by_cutoff,
     }
     return ChurnModel(
         config=config,
@@ -917,7 +959,49 @@ def _fit_churn(training: pd.DataFrame, config: ChurnConfig) -> ChurnModel:
         metrics=metrics,
         parameters=config.parameters(),
         trained_through=scorer.split.calibration_cutoff,
+        cutoff_offsets=offsets,
     )
+
+
+def _mean_matching_offset(p: np.ndarray, rate: float) -> float | None:
+    """The log-odds shift d with mean(sigmoid(logit(p) + d)) = rate (monotone in d)."""
+    if not 0.0 < rate < 1.0 or p.size == 0:
+        return None
+    z = _logit(p).ravel()
+    lo, hi = -10.0, 10.0
+    for _ in range(60):  # bisection to ~1e-17: no tolerance to tune
+        mid = (lo + hi) / 2
+        if np.mean(1.0 / (1.0 + np.exp(-(z + mid)))) < rate:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _calibration_by_cutoff(
+    scorer: FittedScorer, rows: pd.DataFrame, config: ChurnConfig
+) -> tuple[list[dict[str, Any]], dict[pd.Timestamp, float]]:
+    """How the scoring model's probabilities compare with each labelled cut-off's outcomes
+    (rate, mean, ECE, log-odds offset), on at most `importance_rows` rows per cut-off. Every
+    cut-off but the calibration one was also fit on, so these are in-sample figures: the
+    drift they show is a lower bound."""
+    table, offsets = [], {}
+    for cutoff, part in rows.groupby(CUTOFF_DATE, sort=True):
+        part = _bounded(part, config.importance_rows, config.random_state)
+        y = part[LABEL].to_numpy(dtype=bool)
+        p = scorer.probability(scorer.encoding.matrix(part))
+        offset = _mean_matching_offset(p, float(y.mean()))
+        if offset is not None:
+            offsets[pd.Timestamp(cutoff)] = offset
+        table.append({
+            "cutoff": str(pd.Timestamp(cutoff).date()),
+            "rows": int(len(part)),
+            "churn_rate": round(float(y.mean()), 4),
+            "mean_probability": round(float(p.mean()), 4),
+            "ece": round(expected_calibration_error(y, p), 4),
+            "logit_offset": None if offset is None else round(offset, 4),
+        })  # fmt: skip
+    return table, offsets
 
 
 def headline_metrics(model: ChurnModel) -> dict[str, float | int | str | None]:
@@ -938,6 +1022,11 @@ def headline_metrics(model: ChurnModel) -> dict[str, float | int | str | None]:
     for name, result in (*m["baselines"].items(), *m["comparison"].items()):
         flat[f"{name}_roc_auc"] = result.get("roc_auc")
         flat[f"{name}_brier"] = result.get("brier")
+    # The scoring model against each labelled cut-off (in-sample but for the latest): the
+    # drift the seasonal correction reads, visible run by run.
+    for row in m.get("calibration_by_cutoff", []):
+        flat[f"ece_{row['cutoff']}"] = row["ece"]
+        flat[f"logit_offset_{row['cutoff']}"] = row["logit_offset"]
     return flat
 
 
@@ -1033,6 +1122,16 @@ def _score_churn(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     if eligible.any():
         raw[eligible] = scorer.raw(x[eligible])
         probability[eligible] = scorer.calibrator(raw[eligible])
+    if AS_OF_DATE in features.columns and eligible.any():
+        dates = pd.to_datetime(features[AS_OF_DATE]).to_numpy()
+        for day in pd.unique(dates[eligible]):
+            if pd.isna(day):
+                continue
+            shift, _ = model.seasonal_shift(day)
+            if shift:
+                rows = eligible & (dates == day)
+                z = _logit(probability[rows]).ravel() + shift
+                probability[rows] = 1.0 / (1.0 + np.exp(-z))
 
     out = pd.DataFrame(
         {
