@@ -1,7 +1,8 @@
 """One writer at a time: a second writer waits and is told who holds the warehouse, gives up
 with the holder named when it may not wait, and a killed holder never blocks the next one.
 Writers here are other processes, as they are in production: `customer-profiles run`, a
-second one, and a Dagster run on the warehouse-writer executor."""
+second one, and a Dagster run on the warehouse-writer executor. A run whose process was killed is
+failed by the next writer, so it holds neither the run queue's writer place nor the pool slot."""
 
 import json
 import os
@@ -12,9 +13,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from orchestration.settings import PROJECT_DIR
+from orchestration.assets.raw import WAREHOUSE_POOL
+from orchestration.instance import ensure_instance
+from orchestration.jobs import fail_abandoned_writer_runs
+from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.writer_lock import (
     LockHolder,
     WarehouseBusyError,
@@ -188,3 +193,40 @@ def _line_with(log: Path, process: subprocess.Popen, needle: str) -> str:
         assert process.poll() is None, f"ended without saying {needle!r}:\n{log.read_text()}"
         assert time.monotonic() < deadline, f"never said {needle!r}:\n{log.read_text()}"
         time.sleep(0.05)
+
+
+def _started_writer_run(instance, pid: int) -> str:
+    """A full_build run the instance shows as started by process `pid`."""
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("full_build")
+    run = instance.create_run_for_job(job, tags=dict(job.tags))
+    instance.report_dagster_event(
+        dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=job.name, pid=pid),
+        run_id=run.run_id,
+    )
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    return run.run_id
+
+
+def test_a_run_whose_process_was_killed_is_failed_and_frees_its_slot_a_live_one_is_kept(
+    tmp_path,
+):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    home = tmp_path / "dagster"
+    settings = Settings(tmp_path / "raw", tmp_path / "w.duckdb", home, 1, "1GB", "test-salt")
+    ensure_instance(settings)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        abandoned = _started_writer_run(instance, dead.pid)
+        alive = _started_writer_run(instance, os.getpid())  # e.g. waiting for the writer lock
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+        storage.claim_concurrency_slot(WAREHOUSE_POOL, abandoned, "dbt_models")
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 1
+
+        assert fail_abandoned_writer_runs(instance) == [abandoned]
+        assert instance.get_run_by_id(abandoned).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.STARTED
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 0
+        assert fail_abandoned_writer_runs(instance) == []
