@@ -1,17 +1,37 @@
 """Crash safety: a writer killed by SIGKILL at several points leaves the published copy whole at
-its previous version and the warehouse usable, and the next run completes without clean-up."""
+its previous version and the warehouse usable, and the next run completes without clean-up;
+meanwhile a second writer is refused with the writing run named; and that next run, on the
+same data, publishes the same content in every public table (Python fits included)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import dagster as dg
 import duckdb
 import pytest
+from crash_points import (
+    dbt_building,
+    dbt_models_materialised,
+    kill_group,
+    run_env,
+    start_run,
+    wait_until,
+)
+from published_content import content_hashes
 
-from orchestration.publish import CURRENT_LINK, PublicTable, publish, read_publish_info
+from orchestration.cli import EXIT_BUSY
+from orchestration.publish import (
+    CURRENT_LINK,
+    DATABASE_NAME,
+    PublicTable,
+    publish,
+    read_publish_info,
+)
 from orchestration.settings import PROJECT_DIR
 
 TABLES = [PublicTable("customers", "marts.customers", "one row per customer")]
@@ -130,3 +150,98 @@ def test_a_table_replace_killed_midway_leaves_the_old_table_and_the_next_replace
     tables = con.execute("select table_name from duckdb_tables() order by 1").fetchall()
     assert tables == [("customers",)]
     con.close()
+
+
+# --- A whole run killed, then run again --------------------------------------------------------
+# The session's built warehouse (tests/conftest.py small_pipeline) is copied, so this costs a
+# killed run and one full run. The kill during a Python asset's write is in
+# bench/crash_recovery.py (it comes late in the run; the swap itself is covered above).
+
+
+@pytest.fixture(scope="module")
+def killed_in_dbt_then_rerun(small_dataset, small_pipeline, tmp_path_factory):
+    built, _ = small_pipeline
+    root = tmp_path_factory.mktemp("killed")
+    shutil.copy(built / "warehouse.duckdb", root / "warehouse.duckdb")
+    shutil.copytree(built / "published", root / "published", symlinks=True)
+    database = root / "published" / DATABASE_NAME
+    before = _version(database), content_hashes(database)
+    env = run_env(small_dataset / "raw", root)
+
+    log = root / "killed.log"
+    run = start_run(env, log)
+    wait_until(
+        lambda: dbt_building(run.pid) and dbt_models_materialised(root / "dagster") >= 3,
+        run,
+        log,
+        "dbt building the models",
+        timeout=900,
+    )
+    # Meanwhile a second writer that may not wait is refused, naming the run that writes.
+    second = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--wait-seconds", "0"],
+        env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    killed_during_dbt = dbt_building(run.pid)
+    kill_group(run)
+    with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
+        killed_run = instance.get_runs(limit=1)[0].run_id
+    between = _version(database), content_hashes(database)
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--wait-seconds", "0"],
+        env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    return {
+        "before": before, "between": between, "after": (_version(database), content_hashes(database)),
+        "second": second, "killed_pid": run.pid, "killed_run": killed_run,
+        "killed_during_dbt": killed_during_dbt, "rerun": rerun, "root": root,
+    }  # fmt: skip
+
+
+def _version(database):
+    return read_publish_info(database)[0]["version"]
+
+
+def test_a_second_run_while_one_writes_is_refused_naming_the_writing_run(killed_in_dbt_then_rerun):
+    second = killed_in_dbt_then_rerun["second"]
+    assert second.returncode == EXIT_BUSY, second.stdout[-2000:] + second.stderr[-2000:]
+    run_id, pid = killed_in_dbt_then_rerun["killed_run"], killed_in_dbt_then_rerun["killed_pid"]
+    assert f"is still being written by run {run_id} (Dagster run of full_build, pid {pid}" in (
+        second.stderr
+    )
+
+
+def test_a_run_killed_during_dbt_leaves_the_published_file_at_its_previous_version(
+    killed_in_dbt_then_rerun,
+):
+    assert killed_in_dbt_then_rerun["killed_during_dbt"]
+    (version, hashes), (between_version, between) = (
+        killed_in_dbt_then_rerun["before"],
+        killed_in_dbt_then_rerun["between"],
+    )
+    assert between_version == version
+    assert len(between) >= 10 and between == hashes
+
+
+def test_the_next_run_after_the_kill_completes_without_clean_up(killed_in_dbt_then_rerun):
+    rerun = killed_in_dbt_then_rerun["rerun"]
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    killed = killed_in_dbt_then_rerun["killed_run"]
+    # The killed run no longer holds the run queue's writer place nor the warehouse pool slot.
+    assert f"run {killed} was abandoned by a killed process: marked failed" in rerun.stderr
+    with dg.DagsterInstance.from_config(str(killed_in_dbt_then_rerun["root"] / "dagster")) as i:
+        assert i.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+    assert killed_in_dbt_then_rerun["after"][0] != killed_in_dbt_then_rerun["before"][0]
+
+
+def test_a_second_full_run_on_the_same_data_publishes_identical_content_in_every_table(
+    killed_in_dbt_then_rerun,
+):
+    """Run twice (the session's build, then this rerun) with the Python fits: same content."""
+    (_, first), (_, second) = killed_in_dbt_then_rerun["before"], killed_in_dbt_then_rerun["after"]
+    python_written = {"churn_scores", "customer_value", "customer_segments", "segment_profiles"}
+    assert python_written | {"audience_members", "model_runs"} <= first.keys()
+    assert all(first[t][0] > 0 for t in python_written)
+    assert first.keys() == second.keys()
+    assert {t: (h, second[t]) for t, h in first.items() if second[t] != h} == {}
