@@ -18,7 +18,11 @@ import pytest
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.instance import ensure_instance
-from orchestration.jobs import fail_abandoned_writer_runs
+from orchestration.jobs import (
+    WAREHOUSE_WRITER_TAG,
+    WAREHOUSE_WRITER_VALUE,
+    fail_abandoned_writer_runs,
+)
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.writer_lock import (
     LockHolder,
@@ -196,13 +200,14 @@ def _line_with(log: Path, process: subprocess.Popen, needle: str) -> str:
 
 
 def _started_writer_run(instance, pid: int) -> str:
-    """A full_build run the instance shows as started by process `pid`."""
-    from orchestration.definitions import defs
+    """A warehouse-writer run the instance shows as started by process `pid` (a small job:
+    planning full_build's hundreds of steps would cost half a minute)."""
+    from writer_lock_job import two_steps
 
-    job = defs.resolve_job_def("full_build")
-    run = instance.create_run_for_job(job, tags=dict(job.tags))
+    tags = {WAREHOUSE_WRITER_TAG: WAREHOUSE_WRITER_VALUE}
+    run = instance.create_run_for_job(two_steps, tags=tags)
     instance.report_dagster_event(
-        dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=job.name, pid=pid),
+        dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=two_steps.name, pid=pid),
         run_id=run.run_id,
     )
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
