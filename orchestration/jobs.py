@@ -25,14 +25,35 @@ def run_warehouse_path(run_config: Mapping[str, Any]) -> Path:
     return Path(override) if override else Settings.from_env().warehouse_path
 
 
-def _is_alive(pid: int) -> bool:
+def _process_started_at(pid: int) -> tuple[str, float] | None:
+    """(state, start time as a Unix timestamp) of a process, from /proc (Linux); None elsewhere
+    or when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _is_alive(pid: int, since: float) -> bool:
+    """Whether the process that started a run at `since` still runs: not a zombie, and not a
+    newer process that was given the same pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, someone else's
-        return True
-    return True
+        pass
+    found = _process_started_at(pid)
+    if found is None:
+        return True  # no /proc: trust kill(0)
+    state, started_at = found
+    return state != "Z" and started_at <= since + 1.0  # /proc start times have 10 ms ticks
 
 
 def fail_abandoned_writer_runs(instance: dg.DagsterInstance, keep: str | None = None) -> list[str]:
@@ -55,14 +76,17 @@ def fail_abandoned_writer_runs(instance: dg.DagsterInstance, keep: str | None = 
     for run in runs:
         if run.run_id == keep:
             continue
-        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
-        pids = [e.dagster_event.pid for e in starts if e.dagster_event and e.dagster_event.pid]
-        if not pids or _is_alive(pids[-1]):
+        starts = [
+            (e.dagster_event.pid, e.timestamp)
+            for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+            if e.dagster_event and e.dagster_event.pid
+        ]
+        if not starts or _is_alive(*starts[-1]):
             continue
         instance.report_run_failed(
             run,
-            message=f"run {run.run_id} was abandoned: its process (pid {pids[-1]}) ended without"
-            " finishing it (killed?); marked failed so the next writer can start",
+            message=f"run {run.run_id} was abandoned: its process (pid {starts[-1][0]}) ended"
+            " without finishing it (killed?); marked failed so the next writer can start",
         )
         if instance.event_log_storage.supports_global_concurrency_limits:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
