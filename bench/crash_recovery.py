@@ -36,7 +36,7 @@ import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 from crash_points import (  # noqa: E402
     dbt_building,
-    dbt_models_materialised,
+    dbt_models_built,
     kill_group,
     parked_env,
     run_env,
@@ -129,7 +129,7 @@ def main() -> int:
     started = time.perf_counter()
     run = start_run(env, log)
     wait_until(
-        lambda: dbt_building(run.pid) and dbt_models_materialised(root / "dagster") >= 3,
+        lambda: dbt_building(run.pid) and dbt_models_built(root / "warehouse.duckdb") >= 3,
         run, log, "dbt building the models", timeout=3600,
     )  # fmt: skip
     during = dbt_building(run.pid)

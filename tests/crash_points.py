@@ -3,8 +3,8 @@ tests/test_reliability.py and bench/crash_recovery.py.
 
 Two kinds of point:
 
-- **during dbt**: the run's Dagster event log shows dbt models of the main dbt step
-  materialised while a `dbt build` process of the run is still alive;
+- **during dbt**: the main dbt step's own log shows models built while its `dbt build`
+  process is still alive (the run is found by the run id in the warehouse's writer lock);
 - **during a Python asset's write**: a `sitecustomize` put on the run's PYTHONPATH parks
   `orchestration.warehouse._swap_in` for one table, in whichever step process writes it: every
   batch is in the side table, the swap has not happened.
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from orchestration.settings import PROJECT_DIR
+from orchestration.writer_lock import current_holder
 
 PARK_TABLE_ENV = "CP_TEST_PARK_BEFORE_SWAP"  # schema.table whose swap parks
 PARK_READY_ENV = "CP_TEST_PARK_READY"  # file touched once parked
@@ -129,18 +130,14 @@ def dbt_building(pgid: int) -> bool:
     return any("dbt" in c and " build " in c for c in group_commands(pgid))
 
 
-def dbt_models_materialised(dagster_home: Path) -> int:
-    """dbt models materialised so far by the newest run's main dbt step, from its event log."""
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return 0
-        events = instance.all_logs(
-            runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        )
-    return sum(1 for e in events if e.step_key == "dbt_models")
+def dbt_models_built(warehouse: Path, step: str = "dbt_models") -> int:
+    """Models dbt has built so far in the writing run's main dbt step, from that invocation's
+    own log (Dagster's materialisation events only come once dbt has exited)."""
+    holder = current_holder(warehouse)
+    if holder is None or not holder.run_id:
+        return 0
+    logs = (PROJECT_DIR / "target").glob(f"{step}-{holder.run_id[:7]}-*/dbt.log")
+    return sum(log.read_text(errors="replace").count("OK created") for log in logs)
 
 
 def wait_until(condition, process: subprocess.Popen, log: Path, what: str, timeout: float) -> None:

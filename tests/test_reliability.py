@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from crash_points import (
     dbt_building,
-    dbt_models_materialised,
+    dbt_models_built,
     kill_group,
     run_env,
     start_run,
@@ -171,7 +171,7 @@ def killed_in_dbt_then_rerun(small_dataset, small_pipeline, tmp_path_factory):
     log = root / "killed.log"
     run = start_run(env, log)
     wait_until(
-        lambda: dbt_building(run.pid) and dbt_models_materialised(root / "dagster") >= 3,
+        lambda: dbt_building(run.pid) and dbt_models_built(root / "warehouse.duckdb") >= 3,
         run,
         log,
         "dbt building the models",
