@@ -100,6 +100,18 @@ def start_run(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
         )
 
 
+def run_to_end(env: dict[str, str], log: Path, timeout: float, *args: str) -> tuple[int, str]:
+    """`customer-profiles run` to its end: (exit code, output). On timeout the whole process
+    group is killed (steps and dbt too, not only the CLI) and the test fails."""
+    run = start_run(env, log, *args)
+    try:
+        code = run.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(run)
+        raise AssertionError(f"the run did not end in {timeout:.0f}s:\n{tail(log)}") from None
+    return code, log.read_text(errors="replace")
+
+
 def parked_env(env: dict[str, str], table: str, ready: Path, site_dir: Path) -> dict[str, str]:
     """`env` with the sitecustomize that parks the swap of `table` (schema.table)."""
     site_dir.mkdir(parents=True, exist_ok=True)
