@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from orchestration.settings import Settings
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_SEED = 42
 DEFAULTS = GeneratorConfig(customers=DEFAULT_CUSTOMERS, seed=DEFAULT_SEED)
+# sysexits.h EX_TEMPFAIL: the warehouse was busy; the same command later will work.
+EXIT_BUSY = 75
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -106,8 +109,18 @@ def _run(args: argparse.Namespace) -> int:
         generate(GeneratorConfig(customers=args.customers, seed=DEFAULT_SEED), settings.raw_dir)
 
     from orchestration.pipeline import materialize_all
+    from orchestration.writer_lock import WarehouseBusyError, WriterLockConfig
 
-    return materialize_all(settings, as_of_date=args.as_of_date and args.as_of_date.isoformat())
+    lock = WriterLockConfig.from_env()
+    if args.wait_seconds is not None:
+        lock = replace(lock, wait_seconds=args.wait_seconds)
+    try:
+        return materialize_all(
+            settings, as_of_date=args.as_of_date and args.as_of_date.isoformat(), lock=lock
+        )
+    except WarehouseBusyError as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return EXIT_BUSY
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -169,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="sample size when no raw data exists")  # fmt: skip
     run.add_argument("--as-of-date", type=date.fromisoformat, default=None,
                      help="compute as of this day (YYYY-MM-DD); default: the latest order date")  # fmt: skip
+    run.add_argument("--wait-seconds", type=float, default=None,
+                     help="how long to wait while another run writes the warehouse"
+                     " (default: $CP_WRITER_WAIT_SECONDS or 7200; 0 = give up at once)")  # fmt: skip
     run.set_defaults(func=_run)
 
     audience = commands.add_parser("audience", help="try audience expressions on the warehouse")

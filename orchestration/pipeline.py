@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.instance import ensure_instance
 from orchestration.settings import Settings
+from orchestration.writer_lock import LockHolder, WriterLockConfig, hold_warehouse
 
 # The tables a newcomer should look at first, with the layer they live in.
 SUMMARY_TABLES = (
@@ -35,11 +36,29 @@ def full_build_job() -> dg.JobDefinition:
     return defs.resolve_job_def("full_build")
 
 
-def materialize_all(settings: Settings, as_of_date: str | None = None) -> int:
+def materialize_all(
+    settings: Settings, as_of_date: str | None = None, lock: WriterLockConfig | None = None
+) -> int:
+    """Run `full_build` in this process as the warehouse's only writer; 0 when it succeeded.
+
+    The writer lock is held from before the run starts until the summary has read the
+    warehouse: a daemon run (or a second `make run`) started meanwhile waits, and this one
+    waits for a run already writing, printing who that is (see writer_lock.py). Raises
+    `WarehouseBusyError` when the wait exceeds `lock.wait_seconds`.
+    """
     settings.export()
     ensure_instance(settings)
-    prepare_dbt_manifest()
+    holder = LockHolder.this_process("customer-profiles run")
+    with hold_warehouse(settings.warehouse_path, holder, lock, say=_say):
+        prepare_dbt_manifest()
+        return _execute_full_build(settings, as_of_date)
 
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _execute_full_build(settings: Settings, as_of_date: str | None) -> int:
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         # Each step runs in its own process, as in the UI, so no warehouse connection

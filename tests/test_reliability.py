@@ -1,18 +1,40 @@
 """Crash safety: a writer killed by SIGKILL at several points leaves the published copy whole at
-its previous version and the warehouse usable, and the next run completes without clean-up."""
+its previous version and the warehouse usable, and the next run completes without clean-up;
+meanwhile a second writer is refused with the writing run named; and that next run, on the
+same data, publishes the same content in every public table (Python fits included)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import dagster as dg
 import duckdb
 import pytest
+from crash_points import (
+    dbt_building,
+    dbt_models_built,
+    kill_group,
+    run_env,
+    run_to_end,
+    start_run,
+    wait_until,
+)
+from published_content import content_hashes
 
-from orchestration.publish import CURRENT_LINK, PublicTable, publish, read_publish_info
+from orchestration.cli import EXIT_BUSY
+from orchestration.publish import (
+    CURRENT_LINK,
+    DATABASE_NAME,
+    PublicTable,
+    publish,
+    read_publish_info,
+)
 from orchestration.settings import PROJECT_DIR
+from orchestration.writer_lock import current_holder
 
 TABLES = [PublicTable("customers", "marts.customers", "one row per customer")]
 
@@ -130,3 +152,109 @@ def test_a_table_replace_killed_midway_leaves_the_old_table_and_the_next_replace
     tables = con.execute("select table_name from duckdb_tables() order by 1").fetchall()
     assert tables == [("customers",)]
     con.close()
+
+
+# --- A whole run killed, then run again --------------------------------------------------------
+# The session's built warehouse (tests/conftest.py small_pipeline) is copied, so this costs a
+# killed run and one full run. The kill during a Python asset's write is in
+# bench/crash_recovery.py (it comes late in the run; the swap itself is covered above).
+
+
+@pytest.fixture(scope="module")
+def killed_in_dbt_then_rerun(small_dataset, small_pipeline, tmp_path_factory):
+    built, _ = small_pipeline
+    root = tmp_path_factory.mktemp("killed")
+    shutil.copy(built / "warehouse.duckdb", root / "warehouse.duckdb")
+    shutil.copytree(built / "published", root / "published", symlinks=True)
+    database = root / "published" / DATABASE_NAME
+    before = _version(database), content_hashes(database)
+    env = run_env(small_dataset / "raw", root)
+
+    log = root / "killed.log"
+    run = start_run(env, log)
+    wait_until(
+        lambda: dbt_building(run.pid) and dbt_models_built(root / "warehouse.duckdb") >= 3,
+        run,
+        log,
+        "dbt building the models",
+        timeout=900,
+    )
+    # Meanwhile a second writer that may not wait is refused, naming the run that writes.
+    second = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--wait-seconds", "0"],
+        env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    killed_during_dbt = dbt_building(run.pid)
+    killed_run = current_holder(root / "warehouse.duckdb").run_id
+    kill_group(run)
+    between = _version(database), content_hashes(database)
+
+    # As long as the session's build may take (conftest.py), on a loaded machine.
+    rerun = run_to_end(env, root / "rerun.log", 1200, "--wait-seconds", "0")
+    return {
+        "before": before, "between": between, "after": (_version(database), content_hashes(database)),
+        "second": second, "killed_pid": run.pid, "killed_run": killed_run,
+        "killed_during_dbt": killed_during_dbt, "rerun": rerun, "root": root,
+    }  # fmt: skip
+
+
+def _version(database):
+    return read_publish_info(database)[0]["version"]
+
+
+def test_a_second_run_while_one_writes_is_refused_naming_the_writing_run(killed_in_dbt_then_rerun):
+    second = killed_in_dbt_then_rerun["second"]
+    assert second.returncode == EXIT_BUSY, second.stdout[-2000:] + second.stderr[-2000:]
+    run_id, pid = killed_in_dbt_then_rerun["killed_run"], killed_in_dbt_then_rerun["killed_pid"]
+    # The CLI holds the lock for its whole run; Dagster's executor adds the run id once it starts.
+    assert f"is still being written by run {run_id} (customer-profiles run, pid {pid} " in (
+        second.stderr
+    )
+
+
+def test_a_run_killed_during_dbt_leaves_the_published_file_at_its_previous_version(
+    killed_in_dbt_then_rerun,
+):
+    assert killed_in_dbt_then_rerun["killed_during_dbt"]
+    (version, hashes), (between_version, between) = (
+        killed_in_dbt_then_rerun["before"],
+        killed_in_dbt_then_rerun["between"],
+    )
+    assert between_version == version
+    assert len(between) >= 10 and between == hashes
+
+
+def test_the_next_run_after_the_kill_completes_without_clean_up(killed_in_dbt_then_rerun):
+    code, output = killed_in_dbt_then_rerun["rerun"]
+    assert code == 0, output[-5000:]
+    killed = killed_in_dbt_then_rerun["killed_run"]
+    # The killed run no longer holds the run queue's writer place nor the warehouse pool slot.
+    assert f"run {killed} was abandoned by a killed process: marked failed" in output
+    with dg.DagsterInstance.from_config(str(killed_in_dbt_then_rerun["root"] / "dagster")) as i:
+        assert i.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+    assert killed_in_dbt_then_rerun["after"][0] != killed_in_dbt_then_rerun["before"][0]
+
+
+# Found by this test (issue 12): two Python fits read a dbt table without `order by`, and a
+# dbt table's row order changes from build to build (DuckDB's parallel aggregation and joins).
+# - customer_value: assets/value.py reads int_customer_purchase_summary as stored; the BG/NBD
+#   and Gamma-Gamma likelihood sums then run in another order, and every score differs in its
+#   last bits (~1e-14 relative).
+# - audience_members: audiences/members.py `_insert_lookalike` reads customer_features as
+#   stored; lookalike.py draws folds and negatives by row position, so likeness and rank move.
+# Fix (files owned elsewhere): `order by customer_id` in both reads. Then remove this mark.
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="customer_value and audience_members depend on dbt's row order (see comment)",
+)
+def test_a_second_full_run_on_the_same_data_publishes_identical_content_in_every_table(
+    killed_in_dbt_then_rerun,
+):
+    """Run twice (the session's build, then this rerun) with the Python fits: same content."""
+    (_, first), (_, second) = killed_in_dbt_then_rerun["before"], killed_in_dbt_then_rerun["after"]
+    python_written = {"churn_scores", "customer_value", "customer_segments", "segment_profiles"}
+    assert python_written | {"audience_members", "model_runs"} <= first.keys()
+    assert all(first[t][0] > 0 for t in python_written)
+    assert first.keys() == second.keys()
+    assert {t: (h, second[t]) for t, h in first.items() if second[t] != h} == {}
