@@ -10,7 +10,7 @@ from orchestration.assets.publish import profile_report, published_tables
 from orchestration.assets.raw import raw_files, raw_sources
 from orchestration.assets.segments import customer_segments
 from orchestration.assets.value import customer_value
-from orchestration.jobs import full_build
+from orchestration.jobs import full_build, warehouse_writer_executor
 from orchestration.project import dbt_project
 from orchestration.resources import AsOfDate, WarehouseResource
 from orchestration.schedules import daily_refresh
@@ -31,6 +31,8 @@ defs = dg.Definitions(
     jobs=[full_build],
     schedules=[daily_refresh],
     sensors=[raw_files_sensor],
+    # Ad-hoc materialisations from the UI take the warehouse writer lock too, like full_build.
+    executor=warehouse_writer_executor,
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "warehouse": WarehouseResource(),
