@@ -26,7 +26,7 @@ from orchestration.assets.tables import warehouse_table_spec
 from orchestration.raw_contract import CONTRACT
 from orchestration.raw_files import fingerprint_raw_dir
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import RAW_SCHEMA, register_raw_sources
+from orchestration.warehouse import RAW_SCHEMA
 
 RAW_GROUP = "raw"
 RAW_FILES_PREFIX = "raw_files"
@@ -92,8 +92,8 @@ def raw_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 def raw_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Check the raw files against the contract and expose each source as a view."""
     settings = warehouse.settings()
-    with warehouse.connect() as con:
-        registered = register_raw_sources(con, settings.raw_dir)
+    with warehouse.open() as opened:
+        registered = opened.register_raw_sources(settings.raw_dir)
     for source in registered:
         yield dg.MaterializeResult(
             asset_key=[RAW_SCHEMA, source.name],
