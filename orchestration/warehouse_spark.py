@@ -12,7 +12,7 @@ Replacing a table. Parquet tables have no transactions, so a replace is catalog 
 can interrupt: (1) write every batch into `<table>__new`; (2) mark it complete (a table
 property: from here on the new rows win); (3) rename `<table>` to `<table>__old`; (4) rename
 `<table>__new` to `<table>`; (5) drop `<table>__old`. What a crash leaves, and what the next
-replace of the same table does about it before anything else (`_recover`):
+replace of the same table does about it before anything else (`recover`):
 
 - in (1): `<table>` untouched, plus an incomplete `__new` (or only its files, when the crash
   came before Spark registered it): both are deleted;
@@ -131,6 +131,7 @@ class SparkWarehouse:
         # right for the local session (a cluster would need shared storage).
         self.scratch_dir = scratch_dir
         self._local = duckdb.connect()  # converts Arrow to pandas exactly as DuckDB does
+        self._schemas: dict[str, str] = {}  # schemas known to exist -> their location
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkWarehouse:
@@ -187,9 +188,8 @@ class SparkWarehouse:
                 yield self._frame(batch)
 
     def table_exists(self, schema: str, table: str) -> bool:
-        return self.spark.catalog.databaseExists(schema) and self.spark.catalog.tableExists(
-            table, schema
-        )
+        catalog = self.spark.catalog
+        return catalog.databaseExists(schema) and catalog.tableExists(f"{schema}.{table}")
 
     def columns(self, relation: str) -> list[tuple[str, str]]:
         """(name, DuckDB type name) of every column of `schema.table`."""
@@ -204,12 +204,14 @@ class SparkWarehouse:
         """Replace `schema.table` with the rows of `batches` (one frame, or frames streamed
         one at a time); returns the row count. Crash behaviour: the module docstring."""
         frames = [batches] if isinstance(batches, pd.DataFrame | pa.Table) else batches
-        staging = self._prepare(schema, table)
+        staging, exists = self._prepare(schema, table)
         rows, first, written = 0, None, False
         for frame in frames:
             data = _arrow_rows(frame)
             if first is None:
                 first = data.schema
+            elif data.num_rows == 0:
+                continue  # nothing to add, and its columns may be untyped
             else:
                 data = _conform(data, first)
             writer = self.spark.createDataFrame(data).write.format("parquet")
@@ -217,15 +219,15 @@ class SparkWarehouse:
             rows, written = rows + data.num_rows, True
         if first is None:
             raise ValueError(f"no rows (not even an empty frame) to write to {schema}.{table}")
-        self._swap_in(schema, table)
+        self._swap_in(schema, table, exists)
         return rows
 
     def replace_table_from_query(self, schema: str, table: str, sql: str) -> int:
         """Replace `schema.table` with a query's result, computed in Spark; returns its rows."""
-        staging = self._prepare(schema, table)
+        staging, exists = self._prepare(schema, table)
         self.spark.sql(f"create table {staging} using parquet as {to_spark_sql(sql)}")
         rows = self.spark.table(staging).count()
-        self._swap_in(schema, table)
+        self._swap_in(schema, table, exists)
         return int(rows)
 
     def upsert(
@@ -272,49 +274,70 @@ class SparkWarehouse:
 
     # -- the swap -----------------------------------------------------------------------
 
-    def _prepare(self, schema: str, table: str) -> str:
-        """Recover from an interrupted replace, then clear the way for `__new`."""
-        self.spark.sql(f"create database if not exists {schema}")
-        self._recover(schema, table)
-        self._drop(schema, f"{table}__new")
-        return f"{schema}.{table}__new"
+    def _prepare(self, schema: str, table: str) -> tuple[str, bool]:
+        """Recover from an interrupted replace and clear the way for `__new`; returns its
+        name and whether `schema.table` exists (one catalog listing, not one call per name)."""
+        if schema not in self._schemas:
+            self.spark.sql(f"create database if not exists {schema}")
+            self._schemas[schema] = self.spark.catalog.getDatabase(schema).locationUri
+        exists = self.recover(schema, table)
+        self._remove_files(schema, f"{table}__new")
+        return f"{schema}.{table}__new", exists
 
-    def _recover(self, schema: str, table: str) -> None:
+    def recover(self, schema: str, table: str) -> bool:
+        """Finish (or undo) a replace of `schema.table` a crash interrupted; every replace
+        calls it first, so the next run recovers by itself. Returns whether the table exists."""
         new, old = f"{table}__new", f"{table}__old"
-        if self.table_exists(schema, new) and self._is_complete(schema, new):
-            self._swap_in(schema, table)  # a crash after (2): finish what was decided
-        elif self.table_exists(schema, old) and not self.table_exists(schema, table):
-            self._rename(schema, old, table)  # cannot happen by the steps; never lose a table
-        self._drop(schema, old)
+        present = {
+            row.tableName
+            for row in self.spark.sql(
+                f"show tables in {schema} like '{table}|{new}|{old}'"
+            ).collect()
+            if not row.isTemporary
+        }
+        if new in present and self._is_complete(schema, new):
+            self._swap_in(schema, table, exists=table in present, old_exists=old in present)
+            return True
+        if new in present:
+            self._drop(schema, new)
+        if old in present and table in present:
+            self._drop(schema, old)
+        elif old in present:
+            self._rename(schema, old, table)  # not a state the steps leave: never lose a table
+            return True
+        return table in present
 
-    def _swap_in(self, schema: str, table: str) -> None:
+    def _swap_in(self, schema: str, table: str, exists: bool, old_exists: bool = False) -> None:
         new, old = f"{table}__new", f"{table}__old"
         self.spark.sql(
             f"alter table {schema}.{new} set tblproperties ('{COMPLETE_PROPERTY}' = 'true')"
         )
-        self._drop(schema, old)
-        if self.table_exists(schema, table):
+        if exists:
+            if old_exists:
+                self._drop(schema, old)
             self._rename(schema, table, old)
         self._rename(schema, new, table)
-        self._drop(schema, old)
+        if exists or old_exists:
+            self._drop(schema, old)
 
     def _is_complete(self, schema: str, table: str) -> bool:
-        properties = dict(
-            (row[0], row[1])
+        properties = {
+            row[0]: row[1]
             for row in self.spark.sql(f"show tblproperties {schema}.{table}").collect()
-        )
+        }
         return properties.get(COMPLETE_PROPERTY) == "true"
 
     def _rename(self, schema: str, table: str, to: str) -> None:
         self.spark.sql(f"alter table {schema}.{table} rename to {schema}.{to}")
 
     def _drop(self, schema: str, table: str) -> None:
-        """Drop a table and any files left under its location by a write that died before
-        Spark registered the table (which would make the next write to it fail)."""
         self.spark.sql(f"drop table if exists {schema}.{table}")
-        location = self.spark.catalog.getDatabase(schema).locationUri.rstrip("/")
+
+    def _remove_files(self, schema: str, table: str) -> None:
+        """Delete files left at an unregistered table's location by a write that died before
+        Spark registered the table: they would make the next write there fail."""
         jvm = self.spark._jvm
-        path = jvm.org.apache.hadoop.fs.Path(f"{location}/{table.lower()}")
+        path = jvm.org.apache.hadoop.fs.Path(f"{self._schemas[schema].rstrip('/')}/{table.lower()}")
         files = path.getFileSystem(self.spark._jsc.hadoopConfiguration())
         if files.exists(path):
             files.delete(path, True)

@@ -32,6 +32,18 @@ class ChurnRunConfig(dg.Config):
     )
 
 
+def training_query(history: str, labels: str, share: float) -> str:
+    """The labelled feature rows of about `share` of the customers (all of their cut-offs)."""
+    return f"""
+        select history.*, history.as_of_date as cutoff_date, labels.is_churned
+        from {history} as history
+        inner join {labels} as labels
+            on labels.customer_id = history.customer_id
+            and labels.cutoff_date = history.as_of_date
+        where {hash_share_filter("history.customer_id", share)}
+    """
+
+
 @dg.multi_asset(
     specs=[
         warehouse_table_spec(
@@ -72,16 +84,7 @@ def churn_scores(
         # A deterministic sample of customers (a hash of the id), so every cut-off holds the
         # same people and reruns train on the same rows, on either engine.
         share = min(1.0, config.max_training_rows / labelled)
-        training = opened.query_frame(
-            f"""
-            select history.*, history.as_of_date as cutoff_date, labels.is_churned
-            from {history} as history
-            inner join {labels} as labels
-                on labels.customer_id = history.customer_id
-                and labels.cutoff_date = history.as_of_date
-            where {hash_share_filter("history.customer_id", share)}
-            """
-        )
+        training = opened.query_frame(training_query(history, labels, share))
         training["p_alive"] = p_alive_by_cutoff(training)
         context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
         model = fit_churn(training, churn_config)

@@ -52,6 +52,19 @@ def _previous_model(opened: Warehouse) -> SegmentModel | None:
     return SegmentModel.from_dict(model) if model else None
 
 
+def sample_query(features: str) -> str:
+    """The fit sample: the first `?` customers by a hash of the id, the same every refresh."""
+    return f"select * from {features} order by {hash_order('customer_id')} limit ?"
+
+
+# Customers in both refreshes who kept their segment, and customers in both.
+STABILITY_QUERY = f"""
+    select count(*) filter (where new.segment_id = old.segment_id), count(*)
+    from {".".join(SEGMENTS_TABLE)} as new
+    inner join previous_segments as old using (customer_id)
+"""
+
+
 def _keep_previous_assignments(opened: Warehouse) -> bool:
     """Copy the last refresh's assignments aside (a temp table) to measure stability."""
     schema, table = SEGMENTS_TABLE
@@ -96,10 +109,7 @@ def customer_segments(
         previous = _previous_model(opened)
         # The sample by a hash of the id: the same customers every refresh, in any row order,
         # on either engine.
-        sample = opened.query_frame(
-            f"select * from {features} order by {hash_order('customer_id')} limit ?",
-            [config.fit_sample_size],
-        )
+        sample = opened.query_frame(sample_query(features), [config.fit_sample_size])
         if sample.empty:
             raise ValueError(f"{features} is empty: no customers to segment")
         model = fit_segments(sample, segment_config, previous=previous)
@@ -116,13 +126,7 @@ def customer_segments(
         rows = opened.replace_table(*SEGMENTS_TABLE, assigned())
         if had_previous:
             # Stability: the share of customers in both refreshes who kept their segment.
-            kept, both = opened.query_rows(
-                f"""
-                select count(*) filter (where new.segment_id = old.segment_id), count(*)
-                from {".".join(SEGMENTS_TABLE)} as new
-                inner join previous_segments as old using (customer_id)
-                """
-            )[0]
+            kept, both = opened.query_rows(STABILITY_QUERY)[0]
             model.metrics["kept_segment_share"] = round(kept / both, 4) if both else None
         sizes = opened.query_rows(
             f"select segment_id, count(*) from {'.'.join(SEGMENTS_TABLE)} group by 1"
