@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's orchestration
+
 PYTHON_TABLES = {  # what the Python assets write, and a key that orders their rows
     "ml.customer_value": ["customer_id"],
     "ml.churn_scores": ["customer_id"],

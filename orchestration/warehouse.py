@@ -439,13 +439,17 @@ class DuckDBWarehouse:
         return stream_batches(self.con, sql, batch_rows)
 
     def stream_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        reader = self.con.cursor().execute(sql).fetch_record_batch(max(1, batch_rows))
-        empty = True
-        for batch in reader:
-            empty = False
-            yield batch
-        if empty:  # callers need the schema even when there are no rows
-            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        cursor = self.con.cursor()  # its own, so the connection stays free to write
+        try:
+            reader = cursor.sql(sql).to_arrow_reader(max(1, batch_rows))
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch
+            if empty:  # callers need the schema even when there are no rows
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        finally:
+            cursor.close()
 
     def replace_table(self, schema: str, table: str, batches: Rows | Iterable[Rows]) -> int:
         return replace_table(self.con, schema, table, batches)

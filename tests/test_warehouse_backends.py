@@ -131,6 +131,14 @@ def test_stream_batches_never_exceed_the_batch_size_and_cover_every_row(warehous
     )
 
 
+def test_an_empty_result_still_streams_its_columns_for_a_copy_to_create_the_table(warehouse):
+    opened, schema = warehouse
+    opened.replace_table(schema, "people", _people(range(3)))
+    batches = list(opened.stream_arrow(f"select * from {schema}.people where spend < 0", 10))
+    assert [b.num_rows for b in batches] == [0]
+    assert batches[0].schema.names == ["customer_id", "spend", "first_order_date"]
+
+
 def test_recording_a_model_run_twice_for_the_same_run_keeps_one_row(warehouse):
     opened, schema = warehouse
     run = ModelRun(
