@@ -376,19 +376,19 @@ def _copy_from_source(
     con: duckdb.DuckDBPyConnection, source: Warehouse, table: PublicTable
 ) -> None:
     """One public table from the source warehouse into `main`, an Arrow batch at a time."""
+    # A cursor of its own: DuckDB refuses to register a frame on a connection whose last
+    # result (a row count fetched with fetchone) is unfinished.
+    cursor = con.cursor()
     created = False
-    for batch in source.stream_arrow(f"select * from {table.relation}", SOURCE_BATCH_ROWS):
-        con.register("_source_batch", pa.Table.from_batches([batch]))
-        try:
-            if created:
-                con.execute(f"insert into main.{_quote(table.name)} select * from _source_batch")
-            else:
-                con.execute(
-                    f"create table main.{_quote(table.name)} as select * from _source_batch"
-                )
-                created = True
-        finally:
-            con.unregister("_source_batch")
+    try:
+        for batch in source.stream_arrow(f"select * from {table.relation}", SOURCE_BATCH_ROWS):
+            cursor.register("_source_batch", pa.Table.from_batches([batch]))
+            verb = "insert into {} select" if created else "create table {} as select"
+            cursor.execute(f"{verb.format(f'main.{_quote(table.name)}')} * from _source_batch")
+            cursor.unregister("_source_batch")
+            created = True
+    finally:
+        cursor.close()
 
 
 def _forgotten_in_source(source: Warehouse) -> set[str]:

@@ -346,23 +346,25 @@ def test_audiences_and_their_tables_are_the_same_on_both_engines(duckdb_warehous
 def test_a_publish_from_spark_holds_the_same_tables_as_one_from_the_duckdb_file(
     tmp_path, spark_warehouse
 ):
-    frame = _people(range(25))
-    spark_warehouse.replace_table("pub", "people", frame)
+    frames = {"people": _people(range(25)), "few": _people(range(2))}
     file = tmp_path / "warehouse.duckdb"
     con = duckdb.connect(str(file))
-    DuckDBWarehouse(con).replace_table("pub", "people", frame)
+    for name, frame in frames.items():
+        spark_warehouse.replace_table("pub", name, frame)
+        DuckDBWarehouse(con).replace_table("pub", name, frame)
     con.close()
-    tables = [PublicTable("people", "pub.people", "one row per customer")]
+    tables = [PublicTable(name, f"pub.{name}", "one row per customer") for name in frames]
     options = {"run_id": "r1", "export_dir": tmp_path / "exports"}
 
     from_file = publish(file, tmp_path / "from_duckdb", tables, **options)
     from_spark = publish(file, tmp_path / "from_spark", tables, source=spark_warehouse, **options)
-    assert from_spark.row_counts == from_file.row_counts == {"people": 25}
+    assert from_spark.row_counts == from_file.row_counts == {"people": 25, "few": 2}
 
-    def published(path):
+    def published(path, name):
         with duckdb.connect(str(path), read_only=True) as con:
-            return con.execute("select * from people order by customer_id").df()
+            return con.execute(f"select * from {name} order by customer_id").df()
 
-    pd.testing.assert_frame_equal(
-        published(from_spark.database_path), published(from_file.database_path)
-    )
+    for name in frames:
+        pd.testing.assert_frame_equal(
+            published(from_spark.database_path, name), published(from_file.database_path, name)
+        )
