@@ -1,7 +1,7 @@
 """The `model_runs` log: one row per fit of every ML model, written by the model's asset.
 
-A plain function on a DuckDB connection, with no Dagster in it, so it is testable alone and
-usable from a notebook; `orchestration.assets.model_fits.record_fit` is the asset-side
+A plain function on the warehouse interface (or a bare DuckDB connection), with no Dagster in
+it, so it is testable alone and usable from a notebook; `orchestration.assets.model_fits.record_fit` is the asset-side
 wrapper that fills in the run id, start time and code version and turns the metrics into
 asset metadata.
 
@@ -21,6 +21,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+
+from orchestration.warehouse import Warehouse, as_warehouse
 
 MODEL_RUNS_SCHEMA = "ml"
 MODEL_RUNS_TABLE = "model_runs"
@@ -63,16 +66,31 @@ def _utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
+# The row's types, the same on every engine (a null as_of_date is still a date).
+_ROW_TYPES = pa.schema(
+    [
+        ("model_name", pa.string()),
+        ("run_id", pa.string()),
+        ("as_of_date", pa.date32()),
+        ("parameters_json", pa.string()),
+        ("metrics_json", pa.string()),
+        ("data_window_start", pa.date32()),
+        ("data_window_end", pa.date32()),
+        ("code_version", pa.string()),
+        ("created_at", pa.timestamp("us")),
+    ]
+)
+
+
 def record_model_run(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse | duckdb.DuckDBPyConnection,
     run: ModelRun,
     schema: str = MODEL_RUNS_SCHEMA,
 ) -> None:
     """Append (or, for the same model and run, replace) one fit's row in `<schema>.model_runs`."""
     table = f"{schema}.{MODEL_RUNS_TABLE}"
-    con.execute(f"create schema if not exists {schema}")
-    con.execute(
-        f"""
+    # Where the engine enforces constraints (DuckDB), the table carries them.
+    create_sql = f"""
         create table if not exists {table} (
             model_name varchar not null,
             run_id varchar not null,
@@ -85,28 +103,30 @@ def record_model_run(
             created_at timestamp not null,  -- UTC
             primary key (model_name, run_id)
         )
-        """
+    """
+    row = pa.Table.from_pylist(
+        [
+            {
+                "model_name": run.model_name,
+                "run_id": run.run_id,
+                "as_of_date": _date(run.as_of_date),
+                "parameters_json": _json(run.parameters),
+                "metrics_json": _json(run.metrics),
+                "data_window_start": _date(run.data_window_start),
+                "data_window_end": _date(run.data_window_end),
+                "code_version": run.code_version,
+                "created_at": _utc_naive(run.created_at),
+            }
+        ],
+        schema=_ROW_TYPES,
     )
-    con.execute("begin transaction")
-    try:
-        con.execute(
-            f"delete from {table} where model_name = ? and run_id = ?", [run.model_name, run.run_id]
-        )
-        con.execute(
-            f"insert into {table} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run.model_name,
-                run.run_id,
-                run.as_of_date,
-                _json(run.parameters),
-                _json(run.metrics),
-                run.data_window_start,
-                run.data_window_end,
-                run.code_version,
-                _utc_naive(run.created_at),
-            ],
-        )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    as_warehouse(con).upsert(
+        schema, MODEL_RUNS_TABLE, row, keys=("model_name", "run_id"), create_sql=create_sql
+    )
+
+
+def _date(value: date | None) -> date | None:
+    """A day, also when handed a timestamp (pandas hands those out for date columns)."""
+    if value is None or value != value:  # None, NaT
+        return None
+    return value.date() if isinstance(value, datetime) else value

@@ -15,6 +15,10 @@ here, with its column descriptions. Every published file carries `publish_info`:
 run, as_of_date, publish time and the row count of every table, so a reader can tell which
 version it sees and check it is whole.
 
+The tables come from the DuckDB warehouse file, attached read-only and copied inside DuckDB;
+or, when the warehouse is elsewhere (Spark), from the warehouse interface in Arrow batches
+(`source`), so the published copy is the same DuckDB file and Parquet whichever engine built it.
+
 Plain functions, no Dagster: `orchestration/assets/publish.py` is the asset around them.
 """
 
@@ -26,9 +30,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from orchestration.warehouse import Warehouse
 
 PUBLIC_ACCESS = "public"  # dbt's `access` config: the one marker of a public model
 DATABASE_NAME = "customer_profiles.duckdb"
@@ -39,6 +47,8 @@ TEMP_SUFFIX = ".tmp"
 # The persisted right-to-be-forgotten keys (dbt model int_identity__forgotten_identifiers):
 # older published versions and kept exports holding those customers are purged on publish.
 FORGOTTEN_RELATION = "intermediate.int_identity__forgotten_identifiers"
+# Rows per Arrow batch read from a `source` warehouse: bounds the publisher's memory.
+SOURCE_BATCH_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -252,18 +262,22 @@ def publish(
     keep_versions: int = 2,
     duckdb_config: Mapping[str, Any] | None = None,
     export_dir: Path | None = None,
+    source: Warehouse | None = None,
 ) -> Published:
     """Copy `tables` from the warehouse into a new published file and Parquet folder, then swap
     both in atomically. Call it when no process writes the warehouse (DuckDB's one writer).
 
     Forgotten customers (FORGOTTEN_RELATION) are then purged from what outlives a run: older
     Parquet versions holding them are deleted, and exports in `export_dir` (default: the
-    settings' export folder) are rewritten without them."""
+    settings' export folder) are rewritten without them.
+
+    `source`: read the tables through this warehouse (Spark) instead of the file at
+    `warehouse_path`, which is then not used."""
     if keep_versions < 1:
         raise ValueError(f"keep_versions must be at least 1, got {keep_versions}")
     if not tables:
         raise ValueError("no public tables to publish: mark dbt models with `access: public`")
-    if not Path(warehouse_path).exists():
+    if source is None and not Path(warehouse_path).exists():
         raise FileNotFoundError(f"warehouse {warehouse_path} does not exist: run the pipeline")
     published_at = (published_at or datetime.now(UTC)).astimezone(UTC)
     version = new_version(published_at, run_id)
@@ -283,25 +297,38 @@ def publish(
     con = duckdb.connect(str(temporary), config=dict(duckdb_config or {}))
     con.execute("set enable_progress_bar = false")  # a log line per table, not a bar
     try:
-        con.execute(f"attach {_literal(str(warehouse_path))} as warehouse (read_only)")
-        missing = [t.relation for t in tables if not _relation_exists(con, t.relation)]
+        if source is None:
+            con.execute(f"attach {_literal(str(warehouse_path))} as warehouse (read_only)")
+            missing = [t.relation for t in tables if not _relation_exists(con, t.relation)]
+        else:
+            missing = [t.relation for t in tables if not source.table_exists(*_split(t.relation))]
         if missing:
+            where = (
+                f"the warehouse {warehouse_path}"
+                if source is None
+                else f"the {source.target} warehouse"
+            )
             raise ValueError(
-                f"public table {missing[0]} is not in the warehouse {warehouse_path}:"
-                " build it before publishing"
+                f"public table {missing[0]} is not in {where}: build it before publishing"
             )
         for table in tables:
-            con.execute(
-                f"create table main.{_quote(table.name)} as"
-                f" select * from warehouse.{table.relation}"
-            )
+            if source is None:
+                con.execute(
+                    f"create table main.{_quote(table.name)} as"
+                    f" select * from warehouse.{table.relation}"
+                )
+            else:
+                _copy_from_source(con, source, table)
             _comment(con, table.name, table.description, table.columns)
             row_counts[table.name] = con.execute(
                 f"select count(*) from main.{_quote(table.name)}"
             ).fetchone()[0]
             as_of_dates[table.name] = _latest_as_of_date(con, table.name)
-        forgotten = _forgotten_customer_ids(con)
-        con.execute("detach warehouse")
+        if source is None:
+            forgotten = _forgotten_customer_ids(con)
+            con.execute("detach warehouse")
+        else:
+            forgotten = _forgotten_in_source(source)
         _write_publish_info(con, tables, version, run_id, published_at, row_counts, as_of_dates)
         for name in [*row_counts, PUBLISH_INFO]:
             target = version_dir / f"{name}.parquet"
@@ -338,6 +365,40 @@ def publish(
         published_at=published_at,
         removed_versions=removed,
     )
+
+
+def _split(relation: str) -> tuple[str, str]:
+    schema, _, table = relation.rpartition(".")
+    return schema, table
+
+
+def _copy_from_source(
+    con: duckdb.DuckDBPyConnection, source: Warehouse, table: PublicTable
+) -> None:
+    """One public table from the source warehouse into `main`, an Arrow batch at a time."""
+    # A cursor of its own: DuckDB refuses to register a frame on a connection whose last
+    # result (a row count fetched with fetchone) is unfinished.
+    cursor = con.cursor()
+    created = False
+    try:
+        for batch in source.stream_arrow(f"select * from {table.relation}", SOURCE_BATCH_ROWS):
+            cursor.register("_source_batch", pa.Table.from_batches([batch]))
+            verb = "insert into {} select" if created else "create table {} as select"
+            cursor.execute(f"{verb.format(f'main.{_quote(table.name)}')} * from _source_batch")
+            cursor.unregister("_source_batch")
+            created = True
+    finally:
+        cursor.close()
+
+
+def _forgotten_in_source(source: Warehouse) -> set[str]:
+    """`_forgotten_customer_ids`, read through the source warehouse."""
+    if not source.table_exists(*_split(FORGOTTEN_RELATION)):
+        return set()
+    rows = source.query_rows(
+        f"select distinct customer_id from {FORGOTTEN_RELATION} where customer_id is not null"
+    )
+    return {row[0] for row in rows}
 
 
 def _forgotten_customer_ids(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -7,15 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 from pydantic import Field, field_validator
 
-from orchestration import warehouse
 from orchestration.settings import Settings
+from orchestration.warehouse import Warehouse, open_warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file and the raw directory, from the environment by default."""
+    """The warehouse and the raw directory, from the environment by default; the engine
+    (DuckDB or Spark) is CP_DBT_TARGET's, the same as dbt's in the run."""
 
     warehouse_path: str = ""
     raw_dir: str = ""
@@ -30,9 +30,10 @@ class WarehouseResource(dg.ConfigurableResource):
         return replace(Settings.from_env(), **overrides)
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.settings(), read_only=read_only) as con:
-            yield con
+    def open(self, read_only: bool = False) -> Iterator[Warehouse]:
+        """The warehouse behind the one interface assets use, whichever engine holds it."""
+        with open_warehouse(self.settings(), read_only=read_only) as opened:
+            yield opened
 
 
 class AsOfDate(dg.ConfigurableResource):

@@ -1,4 +1,5 @@
-"""The warehouse connection and the raw landing zone.
+"""The warehouse interface every asset goes through, its DuckDB implementation, and the raw
+landing zone.
 
 Raw files are not copied: each source becomes a view in schema `raw` over its folder of
 Parquet and/or CSV files, after the files are checked against the raw contract. Checking here,
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import codecs
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 import pandas as pd
@@ -274,7 +276,7 @@ def replace_table(
     con: duckdb.DuckDBPyConnection,
     schema: str,
     table: str,
-    batches: pd.DataFrame | Iterable[pd.DataFrame],
+    batches: pd.DataFrame | pa.Table | Iterable[pd.DataFrame | pa.Table],
 ) -> int:
     """Replace `schema.table` with the rows of `batches` (one frame, or frames streamed one
     at a time so memory stays flat); returns the row count.
@@ -282,7 +284,7 @@ def replace_table(
     The rows go to a side table first, swapped in by one transaction at the end: readers see
     the old table or the new one, never half of it, and a failure leaves the old one.
     """
-    frames = [batches] if isinstance(batches, pd.DataFrame) else batches
+    frames = [batches] if isinstance(batches, pd.DataFrame | pa.Table) else batches
     staging = f"{schema}.{table}__new"
     con.execute(f"create schema if not exists {schema}")
     con.execute(f"drop table if exists {staging}")
@@ -347,3 +349,192 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchone()
     return bool(found and found[0])
+
+
+# --- The one way assets reach the warehouse --------------------------------------------------
+#
+# Assets write their SQL once, in DuckDB's dialect, against this interface; `DuckDBWarehouse`
+# runs it as it is, `orchestration.warehouse_spark.SparkWarehouse` transpiles it to Spark SQL
+# with sqlglot. Frames in and out follow DuckDB's pandas conventions on both (dates and
+# timestamps as datetime64, decimals as float, nullable integers), so modelling code sees the
+# same frame whichever engine holds the tables. `open_warehouse` picks the implementation
+# from `Settings.target`.
+
+Params = Sequence[Any]
+Rows = pd.DataFrame | pa.Table
+
+
+class Warehouse(Protocol):
+    """What an asset may ask of the warehouse; SQL is DuckDB's dialect, `?` binds `params`."""
+
+    target: str  # "duckdb" | "spark": for metadata and for the rare engine-specific branch
+
+    def query_frame(self, sql: str, params: Params = ()) -> pd.DataFrame: ...
+
+    def query_rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+    def scalar(self, sql: str, params: Params = ()) -> Any: ...
+
+    def stream_batches(self, sql: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+        """Frames of about `batch_rows`, never the whole result in memory at once."""
+        ...
+
+    def stream_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of a result, at least one (empty, with the schema) when no rows."""
+        ...
+
+    def replace_table(self, schema: str, table: str, batches: Rows | Iterable[Rows]) -> int:
+        """Swap in a table of these rows (a failure leaves the old one); returns the rows."""
+        ...
+
+    def replace_table_from_query(self, schema: str, table: str, sql: str) -> int:
+        """Swap in a table computed inside the engine from `sql`; returns the rows."""
+        ...
+
+    def upsert(
+        self, schema: str, table: str, rows: pa.Table, keys: Sequence[str], create_sql: str
+    ) -> None:
+        """Replace the rows with `rows`' keys; `create_sql` (DuckDB) creates the table."""
+        ...
+
+    def temp_table(
+        self, name: str, source: str | Rows, params: Params = (), append: bool = False
+    ) -> None:
+        """A table for this session only, from a query or rows, fixed when it is made."""
+        ...
+
+    def table_exists(self, schema: str, table: str) -> bool: ...
+
+    def columns(self, relation: str) -> list[tuple[str, str]]:
+        """(name, type) of every column, types named as DuckDB names them."""
+        ...
+
+    def register_raw_sources(
+        self, raw_dir: Path, deletion_list: Path | None = None
+    ) -> list[RegisteredSource]:
+        """Check the raw files against the contract and expose them in schema `raw`."""
+        ...
+
+
+class DuckDBWarehouse:
+    """The warehouse on one DuckDB connection: the module's functions, unchanged, behind
+    the interface (zero-copy Arrow registration, a cursor of its own per stream)."""
+
+    target = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def query_frame(self, sql: str, params: Params = ()) -> pd.DataFrame:
+        return self.con.execute(sql, list(params)).df()
+
+    def query_rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = self.con.execute(sql, list(params)).fetchone()
+        return None if row is None else row[0]
+
+    def stream_batches(self, sql: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+        return stream_batches(self.con, sql, batch_rows)
+
+    def stream_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        cursor = self.con.cursor()  # its own, so the connection stays free to write
+        try:
+            reader = cursor.sql(sql).to_arrow_reader(max(1, batch_rows))
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch
+            if empty:  # callers need the schema even when there are no rows
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        finally:
+            cursor.close()
+
+    def replace_table(self, schema: str, table: str, batches: Rows | Iterable[Rows]) -> int:
+        return replace_table(self.con, schema, table, batches)
+
+    def replace_table_from_query(self, schema: str, table: str, sql: str) -> int:
+        return replace_table_from_query(self.con, schema, table, sql)
+
+    def upsert(
+        self, schema: str, table: str, rows: pa.Table, keys: Sequence[str], create_sql: str
+    ) -> None:
+        """Delete the rows with `rows`' keys and insert `rows`, in one transaction;
+        `create_sql` makes the table (with its constraints) when it does not exist."""
+        self.con.execute(f"create schema if not exists {schema}")
+        self.con.execute(create_sql)
+        self.con.register("_upsert", rows)
+        try:
+            self.con.execute("begin transaction")
+            try:
+                matches = " and ".join(f"{schema}.{table}.{k} = _upsert.{k}" for k in keys)
+                self.con.execute(f"delete from {schema}.{table} using _upsert where {matches}")
+                self.con.execute(f"insert into {schema}.{table} select * from _upsert")
+                self.con.execute("commit")
+            except Exception:
+                self.con.execute("rollback")
+                raise
+        finally:
+            self.con.unregister("_upsert")
+
+    def temp_table(
+        self, name: str, source: str | Rows, params: Params = (), append: bool = False
+    ) -> None:
+        """A session-scoped table (gone when the connection closes), from a query or rows."""
+        if not isinstance(source, str):
+            self.con.register("_temp_rows", source)
+            source = "select * from _temp_rows"
+        try:
+            if append:
+                self.con.execute(f"insert into {name} {source}", list(params))
+            else:
+                self.con.execute(f"create or replace temp table {name} as {source}", list(params))
+        finally:
+            self.con.unregister("_temp_rows")
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table_exists(self.con, schema, table)
+
+    def columns(self, relation: str) -> list[tuple[str, str]]:
+        return [(row[0], row[1]) for row in self.con.execute(f"describe {relation}").fetchall()]
+
+    def register_raw_sources(
+        self, raw_dir: Path, deletion_list: Path | None = None
+    ) -> list[RegisteredSource]:
+        return register_raw_sources(self.con, raw_dir, deletion_list=deletion_list)
+
+
+def as_warehouse(con: Warehouse | duckdb.DuckDBPyConnection) -> Warehouse:
+    """A bare DuckDB connection (a notebook's, a test's) behind the interface."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return DuckDBWarehouse(con)
+    return con
+
+
+@contextmanager
+def open_warehouse(settings: Settings, read_only: bool = False) -> Iterator[Warehouse]:
+    """The warehouse of `settings.target`: a DuckDB connection, or the process's Spark
+    session (left running after the block: a step's process starts it once, at 10-30 s)."""
+    if settings.target == "spark":
+        from orchestration.warehouse_spark import SparkWarehouse
+
+        yield SparkWarehouse.from_settings(settings)
+        return
+    with connect(settings, read_only=read_only) as con:
+        yield DuckDBWarehouse(con)
+
+
+def hash_share_filter(column: str, share: float) -> str:
+    """A condition keeping about `share` of the values of `column`: the same values on every
+    run and on both engines (md5 is the same function on DuckDB and Spark; `hash` is not)."""
+    if share >= 1:
+        return "true"
+    threshold = max(0, int(share * 16**8))
+    return f"substr(md5(cast({column} as varchar)), 1, 8) < '{threshold:08x}'"
+
+
+def hash_order(column: str) -> str:
+    """An order by which a `limit` takes a fixed pseudo-random sample, the same on both
+    engines (ties, impossible in practice, fall to the value itself)."""
+    return f"md5(cast({column} as varchar)), {column}"

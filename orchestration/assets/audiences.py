@@ -53,9 +53,9 @@ def audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     else:
         context.log.warning(f"{path} does not exist: no audiences are built")
         definitions = AudienceSet(audiences=(), source=str(path))
-    with warehouse.connect() as con:
+    with warehouse.open() as opened:
         build = build_audiences(
-            con,
+            opened,
             definitions,
             profile=dbt_model_relation("customer_profile"),
             catalog=dbt_model_relation("tag_catalog"),

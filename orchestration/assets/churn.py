@@ -13,7 +13,7 @@ from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, sco
 from orchestration.ml.value import p_alive_by_cutoff
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table, stream_batches
+from orchestration.warehouse import hash_share_filter
 
 CHURN_TABLE = ("ml", "churn_scores")
 
@@ -30,6 +30,18 @@ class ChurnRunConfig(dg.Config):
     tier_medium: float = Field(
         default=0.3, description="Churn probability from which risk is medium."
     )
+
+
+def training_query(history: str, labels: str, share: float) -> str:
+    """The labelled feature rows of about `share` of the customers (all of their cut-offs)."""
+    return f"""
+        select history.*, history.as_of_date as cutoff_date, labels.is_churned
+        from {history} as history
+        inner join {labels} as labels
+            on labels.customer_id = history.customer_id
+            and labels.cutoff_date = history.as_of_date
+        where {hash_share_filter("history.customer_id", share)}
+    """
 
 
 @dg.multi_asset(
@@ -62,40 +74,33 @@ def churn_scores(
     history = dbt_model_relation("customer_feature_history")
     labels = dbt_model_relation("int_churn_labels")
     features = dbt_model_relation("customer_features")
-    with warehouse.connect() as con:
-        labelled = con.execute(f"select count(*) from {labels}").fetchone()[0]
+    with warehouse.open() as opened:
+        labelled = opened.scalar(f"select count(*) from {labels}")
         if not labelled:
             raise ValueError(
                 f"{labels} is empty: no cut-off of the feature history has a finished"
                 " churn horizon before as_of_date; the data covers too short a period"
             )
         # A deterministic sample of customers (a hash of the id), so every cut-off holds the
-        # same people and reruns train on the same rows.
+        # same people and reruns train on the same rows, on either engine.
         share = min(1.0, config.max_training_rows / labelled)
-        training = con.execute(
-            f"""
-            select history.*, history.as_of_date as cutoff_date, labels.is_churned
-            from {history} as history
-            inner join {labels} as labels
-                on labels.customer_id = history.customer_id
-                and labels.cutoff_date = history.as_of_date
-            where hash(history.customer_id) % 1000000 < {int(share * 1_000_000)}
-            """
-        ).df()
+        training = opened.query_frame(training_query(history, labels, share))
         training["p_alive"] = p_alive_by_cutoff(training)
         context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
         model = fit_churn(training, churn_config)
         del training
 
-        as_of = con.execute(f"select max(as_of_date) from {features}").fetchone()[0]
+        as_of = opened.scalar(f"select max(as_of_date) from {features}")
 
         def scored_batches():
-            for batch in stream_batches(con, f"select * from {features}", config.score_batch_rows):
+            for batch in opened.stream_batches(
+                f"select * from {features}", config.score_batch_rows
+            ):
                 scores = score_churn(model, batch)
                 scores.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
                 yield scores
 
-        rows = replace_table(con, *CHURN_TABLE, scored_batches())
+        rows = opened.replace_table(*CHURN_TABLE, scored_batches())
     metadata = record_fit(
         context,
         warehouse,

@@ -93,7 +93,7 @@ def record_fit(
         data_window_end=data_window[1],
         code_version=_code_version(context),
     )
-    with warehouse.connect() as con:
-        record_model_run(con, run)
+    with warehouse.open() as opened:
+        record_model_run(opened, run)
     context.log.info(f"recorded fit of {model_name} in model_runs: {dict(metrics)}")
     return fit_metadata(run)

@@ -22,15 +22,17 @@ import warnings
 
 import dagster as dg
 
-from orchestration.assets.tables import warehouse_table_spec
+from orchestration.assets.tables import WAREHOUSE_ENGINE, warehouse_table_spec
 from orchestration.raw_contract import CONTRACT
 from orchestration.raw_files import fingerprint_raw_dir
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import RAW_SCHEMA, register_raw_sources
+from orchestration.warehouse import RAW_SCHEMA
 
 RAW_GROUP = "raw"
 RAW_FILES_PREFIX = "raw_files"
-WAREHOUSE_POOL = "warehouse"  # DuckDB allows one writer: every warehouse-writing asset uses it
+# DuckDB allows one writer, as does Spark's local Derby metastore: every warehouse-writing
+# asset uses this pool.
+WAREHOUSE_POOL = "warehouse"
 
 
 def raw_files_key(source: str) -> dg.AssetKey:
@@ -82,7 +84,7 @@ def raw_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             description=f"Raw {source.name}: {source.grain}.",
             group_name=RAW_GROUP,
             deps=[raw_files_key(source.name)],
-            kinds=("python", "duckdb", "view"),
+            kinds=("python", WAREHOUSE_ENGINE, "view"),
             metadata={"required": source.required, "columns": ", ".join(source.columns)},
         )
         for source in CONTRACT.sources
@@ -92,8 +94,8 @@ def raw_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 def raw_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Check the raw files against the contract and expose each source as a view."""
     settings = warehouse.settings()
-    with warehouse.connect() as con:
-        registered = register_raw_sources(con, settings.raw_dir)
+    with warehouse.open() as opened:
+        registered = opened.register_raw_sources(settings.raw_dir)
     for source in registered:
         yield dg.MaterializeResult(
             asset_key=[RAW_SCHEMA, source.name],

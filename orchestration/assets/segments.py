@@ -19,7 +19,7 @@ from orchestration.ml.segments import (
 )
 from orchestration.model_runs import MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table, stream_batches, table_exists
+from orchestration.warehouse import Warehouse, hash_order
 
 SEGMENTS_TABLE = ("ml", "customer_segments")
 PROFILES_TABLE = ("ml", "segment_profiles")
@@ -37,29 +37,41 @@ class SegmentRunConfig(dg.Config):
     k_max: int = Field(default=10, description="Most segments to consider.")
 
 
-def _previous_model(con) -> SegmentModel | None:
+def _previous_model(opened: Warehouse) -> SegmentModel | None:
     """The last fit's model, persisted in model_runs, so ids and names carry over."""
-    if not table_exists(con, MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE):
+    if not opened.table_exists(MODEL_RUNS_SCHEMA, MODEL_RUNS_TABLE):
         return None
-    row = con.execute(
+    parameters = opened.scalar(
         f"select parameters_json from {MODEL_RUNS_SCHEMA}.{MODEL_RUNS_TABLE}"
         " where model_name = ? order by created_at desc limit 1",
         [MODEL_NAME],
-    ).fetchone()
-    if row is None:
+    )
+    if parameters is None:
         return None
-    model = json.loads(row[0]).get("model")
+    model = json.loads(parameters).get("model")
     return SegmentModel.from_dict(model) if model else None
 
 
-def _keep_previous_assignments(con) -> bool:
+def sample_query(features: str) -> str:
+    """The fit sample: the first `?` customers by a hash of the id, the same every refresh."""
+    return f"select * from {features} order by {hash_order('customer_id')} limit ?"
+
+
+# Customers in both refreshes who kept their segment, and customers in both.
+STABILITY_QUERY = f"""
+    select count(*) filter (where new.segment_id = old.segment_id), count(*)
+    from {".".join(SEGMENTS_TABLE)} as new
+    inner join previous_segments as old using (customer_id)
+"""
+
+
+def _keep_previous_assignments(opened: Warehouse) -> bool:
     """Copy the last refresh's assignments aside (a temp table) to measure stability."""
     schema, table = SEGMENTS_TABLE
-    found = table_exists(con, schema, table)
+    found = opened.table_exists(schema, table)
     if found:
-        con.execute(
-            f"create or replace temp table previous_segments as"
-            f" select customer_id, segment_id from {schema}.{table}"
+        opened.temp_table(
+            "previous_segments", f"select customer_id, segment_id from {schema}.{table}"
         )
     return bool(found)
 
@@ -93,38 +105,32 @@ def customer_segments(
         k_max=config.k_max,
     )
     features = dbt_model_relation("customer_features")
-    with warehouse.connect() as con:
-        previous = _previous_model(con)
-        # The sample by a hash of the id: the same customers every refresh, in any row order.
-        sample = con.execute(
-            f"select * from {features} order by hash(customer_id), customer_id limit ?",
-            [config.fit_sample_size],
-        ).df()
+    with warehouse.open() as opened:
+        previous = _previous_model(opened)
+        # The sample by a hash of the id: the same customers every refresh, in any row order,
+        # on either engine.
+        sample = opened.query_frame(sample_query(features), [config.fit_sample_size])
         if sample.empty:
             raise ValueError(f"{features} is empty: no customers to segment")
         model = fit_segments(sample, segment_config, previous=previous)
 
         def assigned():
-            for batch in stream_batches(con, f"select * from {features}", config.assign_batch_rows):
+            for batch in opened.stream_batches(
+                f"select * from {features}", config.assign_batch_rows
+            ):
                 out = assign_frame(model, batch)
                 out.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
                 yield out
 
-        had_previous = _keep_previous_assignments(con)
-        rows = replace_table(con, *SEGMENTS_TABLE, assigned())
+        had_previous = _keep_previous_assignments(opened)
+        rows = opened.replace_table(*SEGMENTS_TABLE, assigned())
         if had_previous:
             # Stability: the share of customers in both refreshes who kept their segment.
-            kept, both = con.execute(
-                f"""
-                select count(*) filter (where new.segment_id = old.segment_id), count(*)
-                from {".".join(SEGMENTS_TABLE)} as new
-                inner join previous_segments as old using (customer_id)
-                """
-            ).fetchone()
+            kept, both = opened.query_rows(STABILITY_QUERY)[0]
             model.metrics["kept_segment_share"] = round(kept / both, 4) if both else None
-        sizes = con.execute(
+        sizes = opened.query_rows(
             f"select segment_id, count(*) from {'.'.join(SEGMENTS_TABLE)} group by 1"
-        ).fetchall()
+        )
         # Persona cards from the fit sample (means and tastes), with exact sizes from the
         # assignment of everyone.
         cards = segment_profiles(sample, assign_frame(model, sample), model)
@@ -132,7 +138,7 @@ def customer_segments(
         cards["customers"] = cards["segment_id"].map(exact).fillna(0).astype("int64")
         cards["share"] = cards["customers"] / max(rows, 1)
         cards.insert(1, "as_of_date", sample["as_of_date"].iloc[0])
-        replace_table(con, *PROFILES_TABLE, cards)
+        opened.replace_table(*PROFILES_TABLE, cards)
     metadata = record_fit(
         context,
         warehouse,

@@ -17,10 +17,14 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.settings import Settings
+
 # Dagster's documented metadata key for the table an asset lives in (shown in the UI).
 TABLE_NAME_KEY = "dagster/table_name"
 # Metadata key for assets whose output is not a warehouse table (a file, a published copy).
 OUTSIDE_WAREHOUSE_KEY = "customer_profiles/writes_outside_warehouse"
+# The engine holding the tables (CP_DBT_TARGET at load): shown as the assets' kind in the UI.
+WAREHOUSE_ENGINE = Settings.from_env().target
 
 
 def warehouse_table_key(schema: str, table: str) -> dg.AssetKey:
@@ -35,7 +39,7 @@ def warehouse_table_spec(
     group_name: str,
     deps: Iterable[dg.AssetDep | dg.AssetKey | dg.AssetSpec | dg.AssetsDefinition] = (),
     metadata: Mapping[str, Any] | None = None,
-    kinds: Iterable[str] = ("python", "duckdb"),
+    kinds: Iterable[str] = ("python", WAREHOUSE_ENGINE),
 ) -> dg.AssetSpec:
     """The spec of a table a Python asset writes; declare the same table as a dbt source."""
     return dg.AssetSpec(

@@ -9,7 +9,6 @@ from orchestration.assets.tables import warehouse_table_spec
 from orchestration.ml.value import ValueConfig, fit_value_models, parameters, score_value
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import replace_table
 
 VALUE_TABLE = ("ml", "customer_value")
 
@@ -32,11 +31,11 @@ def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         horizon_days=int(dbt_var("clv_horizon_days")),
         annual_discount_rate=float(dbt_var("clv_annual_discount_rate")),
     )
-    with warehouse.connect() as con:
+    with warehouse.open() as opened:
         # A few numbers per buyer: small enough to hold even at millions of customers.
-        summary = con.execute(
+        summary = opened.query_frame(
             f"select * from {dbt_model_relation('int_customer_purchase_summary')}"
-        ).df()
+        )
         if summary.empty:
             raise ValueError("no customer has bought anything as of as_of_date: nothing to fit")
         fit = fit_value_models(summary, config)
@@ -44,7 +43,7 @@ def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         as_of = summary["as_of_date"].iloc[0]
         scores.insert(1, "as_of_date", as_of)
         scores["horizon_days"] = config.horizon_days
-        rows = replace_table(con, *VALUE_TABLE, scores)
+        rows = opened.replace_table(*VALUE_TABLE, scores)
     metrics = {
         **fit.metrics(),
         "mean_p_alive": float(scores["p_alive"].mean()),

@@ -34,7 +34,7 @@ from orchestration.audiences.expression import (
     compile_expression,
 )
 from orchestration.audiences.lookalike import LookalikeConfig, lookalike_scores
-from orchestration.warehouse import replace_table, replace_table_from_query
+from orchestration.warehouse import Warehouse, as_warehouse
 
 PROFILE = "marts.customer_profile"  # what expressions filter (the dbt model's relation)
 CATALOG = "marts.tag_catalog"  # where tag columns' allowed values come from
@@ -43,6 +43,10 @@ MEMBERS_TABLE = "audience_members"
 OVERLAPS_TABLE = "audience_overlaps"
 AUDIENCES_TABLE = "audiences"
 _HITS = "audience_hits"  # temp table: every (audience, customer) before exclusivity
+_HITS_COLUMNS = (  # its columns and types, with no rows: the start of the union of audiences
+    "select cast(null as varchar) as audience_name, cast(null as varchar) as customer_id,"
+    " cast(null as double) as likeness, cast(null as bigint) as likeness_rank where false"
+)
 
 _KINDS: dict[str, Kind] = {
     "VARCHAR": "text",
@@ -50,22 +54,23 @@ _KINDS: dict[str, Kind] = {
     "DATE": "date",
     "TIMESTAMP": "date",
     "TIMESTAMP WITH TIME ZONE": "date",
-}
+}  # DuckDB's type names: the warehouse interface answers in them on every engine
 _NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
 
 
 def profile_columns(
-    con: duckdb.DuckDBPyConnection, profile: str, catalog: str | None = None
+    con: Warehouse | duckdb.DuckDBPyConnection, profile: str, catalog: str | None = None
 ) -> dict[str, ColumnSpec]:
     """The columns an audience may use: every profile column, typed; tags with their values."""
+    opened = as_warehouse(con)
     allowed: dict[str, tuple[str, ...]] = {}
     if catalog is not None:
-        for code, values in con.execute(
+        for code, values in opened.query_rows(
             f"select tag_code, allowed_values from {catalog} where allowed_values is not null"
-        ).fetchall():
+        ):
             allowed[code] = tuple(json.loads(values))
     columns = {}
-    for name, duck_type, *_ in con.execute(f"describe {profile}").fetchall():
+    for name, duck_type in opened.columns(profile):
         kind = _kind(duck_type)
         if kind is None:
             continue  # a type no audience compares (lists, structs)
@@ -100,14 +105,18 @@ def compile_definitions(
 
 
 def count_expression(
-    con: duckdb.DuckDBPyConnection, expr: str, profile: str = PROFILE, catalog: str = CATALOG
+    con: Warehouse | duckdb.DuckDBPyConnection,
+    expr: str,
+    profile: str = PROFILE,
+    catalog: str = CATALOG,
 ) -> tuple[int, int]:
     """Ad-hoc use of the expression language: (customers selected, of them with consent)."""
-    compiled = compile_expression(expr, profile_columns(con, profile, catalog))
-    total, consented = con.execute(
+    opened = as_warehouse(con)
+    compiled = compile_expression(expr, profile_columns(opened, profile, catalog))
+    total, consented = opened.query_rows(
         f"select count(*), count(*) filter (where has_marketing_consent)"
         f" from {profile} where {compiled.sql}"
-    ).fetchone()
+    )[0]
     return int(total), int(consented)
 
 
@@ -120,7 +129,7 @@ class AudienceBuild:
 
 
 def build_audiences(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse | duckdb.DuckDBPyConnection,
     definitions: AudienceSet,
     profile: str,
     catalog: str | None,
@@ -128,21 +137,26 @@ def build_audiences(
     lookalike: LookalikeConfig | None = None,
 ) -> AudienceBuild:
     """Evaluate every audience and replace the three audience tables in schema `ml`."""
-    compiled = compile_definitions(definitions, profile_columns(con, profile, catalog))
-    con.execute(
-        f"create or replace temp table {_HITS} (audience_name varchar, customer_id varchar,"
-        " likeness double, likeness_rank bigint)"
+    opened = as_warehouse(con)
+    compiled = compile_definitions(definitions, profile_columns(opened, profile, catalog))
+    # Every rule audience in one statement (one pass per audience inside the engine); the
+    # names are bound as parameters, in the order of the union.
+    rules = [a for a in definitions.audiences if not a.is_lookalike]
+    opened.temp_table(
+        _HITS,
+        " union all ".join(
+            [_HITS_COLUMNS]
+            + [
+                f"select ?, customer_id, null, null from {profile}"
+                f" where {compiled[audience.name].sql}"
+                for audience in rules
+            ]
+        ),
+        params=[audience.name for audience in rules],
     )
     for audience in definitions.audiences:
-        if not audience.is_lookalike:
-            con.execute(
-                f"insert into {_HITS} select ?, customer_id, null, null"
-                f" from {profile} where {compiled[audience.name].sql}",
-                [audience.name],
-            )
-    for audience in definitions.audiences:
         if audience.is_lookalike:
-            _insert_lookalike(con, audience, features, lookalike)
+            _insert_lookalike(opened, audience, features, lookalike)
     order = {a.name: i for i, a in enumerate(definitions.audiences)}
     ranking = pd.DataFrame(
         {
@@ -151,59 +165,53 @@ def build_audiences(
             "file_order": list(order.values()),
         }
     )
-    con.register("audience_ranking", ranking)
-    try:
-        replace_table_from_query(
-            con, SCHEMA, MEMBERS_TABLE, _members_sql(profile, definitions.exclusive)
-        )
-    finally:
-        con.unregister("audience_ranking")
-    overlaps = con.execute(
+    opened.temp_table("audience_ranking", ranking)
+    opened.replace_table_from_query(
+        SCHEMA, MEMBERS_TABLE, _members_sql(profile, definitions.exclusive)
+    )
+    overlaps = opened.query_rows(
         f"""
         select a.audience_name, b.audience_name, count(*)
         from {_HITS} as a inner join {_HITS} as b
             on a.customer_id = b.customer_id and a.audience_name < b.audience_name
         group by 1, 2 order by 1, 2
         """
-    ).fetchall()
-    replace_table(
-        con,
+    )
+    opened.replace_table(
         SCHEMA,
         OVERLAPS_TABLE,
         pd.DataFrame(overlaps, columns=["audience_a", "audience_b", "customers_in_both"]).astype(
             {"audience_a": "string", "audience_b": "string", "customers_in_both": "int64"}
         ),
     )
-    build = _sizes(con)
+    build = _sizes(opened)
     build = AudienceBuild(**{**build.__dict__, "overlaps": [tuple(o) for o in overlaps]})
-    replace_table(con, SCHEMA, AUDIENCES_TABLE, _catalog_frame(definitions, compiled, build))
+    opened.replace_table(SCHEMA, AUDIENCES_TABLE, _catalog_frame(definitions, compiled, build))
     return build
 
 
 def _insert_lookalike(
-    con: duckdb.DuckDBPyConnection,
+    opened: Warehouse,
     audience: AudienceDefinition,
     features: str,
     config: LookalikeConfig | None,
 ) -> None:
-    seed = con.execute(
+    seed = opened.query_frame(
         f"select customer_id from {_HITS} where audience_name = ?", [audience.lookalike_of]
-    ).df()["customer_id"]
+    )["customer_id"]
     if len(seed) < 2:
         raise AudienceDefinitionError(
             f"audience {audience.name!r}: its seed {audience.lookalike_of!r} has {len(seed)}"
             " member(s) as of this run; a lookalike needs at least 2"
         )
-    frame = con.execute(f"select * exclude (as_of_date) from {features}").df()
-    expansion = lookalike_scores(frame, seed, audience.size, config)
+    # In customer order: the folds of the fit follow row positions, so the same rows in the
+    # same order give the same lookalike on any engine.
+    frame = opened.query_frame(f"select * from {features} order by customer_id")
+    expansion = lookalike_scores(frame.drop(columns=["as_of_date"]), seed, audience.size, config)
     expansion.insert(0, "audience_name", audience.name)
-    con.register("expansion", expansion)
-    try:
-        con.execute(
-            f"insert into {_HITS} select audience_name, customer_id, likeness, rank from expansion"
-        )
-    finally:
-        con.unregister("expansion")
+    opened.temp_table(
+        _HITS, expansion[["audience_name", "customer_id", "likeness", "rank"]], append=True
+    )
 
 
 def _members_sql(profile: str, exclusive: bool) -> str:
@@ -239,9 +247,9 @@ def _members_sql(profile: str, exclusive: bool) -> str:
     """
 
 
-def _sizes(con: duckdb.DuckDBPyConnection) -> AudienceBuild:
+def _sizes(opened: Warehouse) -> AudienceBuild:
     sizes, consented, removed = {}, {}, {}
-    for name, members, with_consent, hits in con.execute(
+    for name, members, with_consent, hits in opened.query_rows(
         f"""
         with hits as (select audience_name, count(*) as hits from {_HITS} group by 1),
         members as (
@@ -252,7 +260,7 @@ def _sizes(con: duckdb.DuckDBPyConnection) -> AudienceBuild:
         select hits.audience_name, coalesce(members, 0), coalesce(with_consent, 0), hits
         from hits left join members using (audience_name)
         """
-    ).fetchall():
+    ):
         sizes[name], consented[name], removed[name] = members, with_consent, hits - members
     return AudienceBuild(sizes, consented, removed, [])
 
