@@ -243,11 +243,6 @@ def test_the_next_run_after_the_kill_completes_without_clean_up(killed_in_dbt_th
 # - audience_members: audiences/members.py `_insert_lookalike` reads customer_features as
 #   stored; lookalike.py draws folds and negatives by row position, so likeness and rank move.
 # Fix (files owned elsewhere): `order by customer_id` in both reads. Then remove this mark.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="customer_value and audience_members depend on dbt's row order (see comment)",
-)
 def test_a_second_full_run_on_the_same_data_publishes_identical_content_in_every_table(
     killed_in_dbt_then_rerun,
 ):

@@ -32,9 +32,12 @@ def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         annual_discount_rate=float(dbt_var("clv_annual_discount_rate")),
     )
     with warehouse.open() as opened:
-        # A few numbers per buyer: small enough to hold even at millions of customers.
+        # A few numbers per buyer: small enough to hold even at millions of customers. In
+        # customer order: the fit's float sums follow row order, and dbt's row order is not
+        # the same on every build.
         summary = opened.query_frame(
             f"select * from {dbt_model_relation('int_customer_purchase_summary')}"
+            " order by customer_id"
         )
         if summary.empty:
             raise ValueError("no customer has bought anything as of as_of_date: nothing to fit")
