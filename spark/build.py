@@ -1,0 +1,79 @@
+"""One dbt command on Spark in this process: raw views registered, then dbt, one JVM.
+
+dbt-spark's `method: session` runs Spark inside the dbt process, and the Derby metastore
+admits one process at a time, so registering the raw views and running dbt must share a
+process (and a session): `python spark/build.py --raw R --spark-dir S -- build --select ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw", type=Path, required=True, help="raw directory")
+    parser.add_argument("--spark-dir", type=Path, required=True, help="CP_SPARK_DIR")
+    parser.add_argument("--skip-raw", action="store_true", help="raw views already registered")
+    parser.add_argument(
+        "--incremental-rerun",
+        action="store_true",
+        help="run the dbt command a second time on the built warehouse (an incremental build)",
+    )
+    parser.add_argument("--export", type=Path, help="write the --table relations here as Parquet")
+    parser.add_argument("--table", action="append", default=[], help="schema.table to export")
+    parser.add_argument("dbt_args", nargs="*", help="the dbt command, after --")
+    args = parser.parse_args(argv)
+    os.environ["CP_DBT_TARGET"] = "spark"
+    os.environ["CP_SPARK_DIR"] = str(args.spark_dir.resolve())
+    os.environ["CP_RAW_DIR"] = str(args.raw.resolve())
+    os.environ.setdefault("DBT_TARGET_PATH", str(args.spark_dir.resolve() / "target"))
+    os.environ.setdefault("DBT_LOG_PATH", str(args.spark_dir.resolve() / "logs"))
+
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.settings import Settings
+    from orchestration.spark import spark_session
+    from orchestration.spark_raw import register_raw_sources_spark
+
+    started = time.perf_counter()
+    spark = spark_session(Settings.from_env())
+    spark.sparkContext.setLogLevel("ERROR")
+    print(f"spark session up in {time.perf_counter() - started:.1f}s", flush=True)
+    if not args.skip_raw:
+        for source in register_raw_sources_spark(spark, args.raw.resolve()):
+            print(f"raw.{source.name}: {source.rows:,} rows", flush=True)
+    dbt_args = args.dbt_args or ["build"]
+    for run in ("build", "incremental build")[: 2 if args.incremental_rerun else 1]:
+        started = time.perf_counter()
+        result = dbtRunner().invoke(
+            [*dbt_args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+        )
+        print(f"dbt {' '.join(dbt_args)} ({run}) on spark: {time.perf_counter() - started:.1f}s")
+        if not result.success:
+            return 1
+    if args.export:
+        export_tables(spark, args.table, args.export)
+    return 0
+
+
+def export_tables(spark, tables: list[str], out: Path) -> None:
+    """Each table to `<out>/<schema.table>.parquet` through Arrow, for a process without Spark
+    (and without the Derby lock) to read."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        pq.write_table(spark.table(table).toArrow(), out / f"{table}.parquet")
+        print(f"exported {table}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
