@@ -13,6 +13,7 @@ timestamps equal. Exits non-zero on the first build failure or on any difference
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -144,6 +145,8 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(frame)))
     for name in frame.columns:
         column = frame[name].reset_index(drop=True)
+        if column.dtype == object and _all_instances(column, datetime.date):
+            column = pd.to_datetime(column)  # Arrow's dates; DuckDB's .df() gives datetime64
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             column = column.dt.tz_convert("UTC").dt.tz_localize(None)
         if pd.api.types.is_datetime64_any_dtype(column):
@@ -151,9 +154,18 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(column) or column.dtype == object and _all_bool(column):
             column = column.astype("boolean")
         elif pd.api.types.is_numeric_dtype(column) or _all_decimal(column):
-            column = pd.to_numeric(column.map(lambda v: None if v is None else float(v)))
+            column = (
+                column.astype(object)
+                .map(lambda v: np.nan if pd.isna(v) else float(v))
+                .astype(float)
+            )
         out[name] = column
     return out
+
+
+def _all_instances(column: pd.Series, kind: type) -> bool:
+    values = column.dropna()
+    return len(values) > 0 and all(isinstance(v, kind) for v in values)
 
 
 def _all_bool(column: pd.Series) -> bool:
@@ -224,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="compare the builds already in --workdir (duckdb/, spark/export/) without building",
+    )
     args = parser.parse_args(argv)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="cp-test-spark-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -234,20 +251,22 @@ def main(argv: list[str] | None = None) -> int:
             log(f"generating {SAMPLE.customers:,} customers (seed {SAMPLE.seed}) into {raw_dir}")
             generate(SAMPLE, raw_dir, progress=False, workers=1)
 
-        log("building on DuckDB")
-        (root / "duckdb").mkdir(exist_ok=True)
-        warehouse, duckdb_seconds = build_duckdb(raw_dir, root / "duckdb")
-        log(f"DuckDB build: {duckdb_seconds:.0f}s")
+        spark_dir = root / "spark"
+        warehouse, duckdb_seconds, spark_seconds = root / "duckdb" / "warehouse.duckdb", 0.0, 0.0
+        if not args.compare_only:
+            log("building on DuckDB")
+            (root / "duckdb").mkdir(exist_ok=True)
+            warehouse, duckdb_seconds = build_duckdb(raw_dir, root / "duckdb")
+            log(f"DuckDB build: {duckdb_seconds:.0f}s")
         tables = public_models(root / "duckdb" / "target" / "manifest.json")
         log(f"public models: {', '.join(name for name, _ in tables)}")
-
-        log("building on Spark (build, then an incremental build on top)")
-        spark_dir = root / "spark"
-        if spark_dir.exists():
-            shutil.rmtree(spark_dir)
-        spark_dir.mkdir()
-        spark_seconds = build_spark(raw_dir, spark_dir, [relation for _, relation in tables])
-        log(f"Spark build + incremental build + export: {spark_seconds:.0f}s")
+        if not args.compare_only:
+            log("building on Spark (build, then the incremental models again)")
+            if spark_dir.exists():
+                shutil.rmtree(spark_dir)
+            spark_dir.mkdir()
+            spark_seconds = build_spark(raw_dir, spark_dir, [relation for _, relation in tables])
+            log(f"Spark build + incremental run + export: {spark_seconds:.0f}s")
 
         differences: list[Difference] = []
         con = duckdb.connect(str(warehouse), read_only=True)
@@ -258,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                 found = compare_table(name, expected, actual)
                 differences += found
                 log(f"{name}: {len(expected):,} rows, {'same' if not found else 'DIFFERENT'}")
+                for difference in found:
+                    print(f"    {difference.problem}", flush=True)
         finally:
             con.close()
-        for difference in differences:
-            print(f"  {difference.table}: {difference.problem}")
         log(
             f"DuckDB build {duckdb_seconds:.0f}s, Spark {spark_seconds:.0f}s,"
             f" total {time.perf_counter() - started:.0f}s"
