@@ -38,6 +38,7 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	@touch $(SPARK_STAMP)
 test-spark: $(SPARK_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests_spark
 	/usr/bin/time -v $(BIN)/python spark/compare.py
 
 lint: $(STAMP)

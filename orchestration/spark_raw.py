@@ -68,7 +68,9 @@ def _file_tables(
     parquet = [p for p in files if p.suffix == ".parquet"]
     if parquet:
         table = f"{FILES_SCHEMA}.{name}__parquet"
-        options = {"pathGlobFilter": "*.parquet", "mergeSchema": "true"}
+        options = {"pathGlobFilter": "*.parquet"}
+        if len(parquet) > 1:  # merging footers is a Spark job: only when there are several
+            options["mergeSchema"] = "true"
         spark.sql(
             f"create table {table} using parquet options ({_options_sql(options)})"
             f" location {_sql_string(str(folder.resolve()))}"

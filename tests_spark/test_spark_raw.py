@@ -53,11 +53,24 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def _raw_dir(root: Path) -> Path:
-    """Orders in Parquet plus a CSV export whose columns come in another order, one of them
+    """Orders in two Parquet files with different columns plus a CSV export whose columns come in another order, one of them
     quoted with a comma and a doubled quote in it; tickets as two CSVs with different headers."""
     raw = root / "raw"
     (raw / "orders").mkdir(parents=True)
     pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    # a second Parquet file with one column fewer and one more, in another order
+    pq.write_table(
+        pa.table(
+            {
+                "channel": ["app"],
+                "total_amount": [7.0],
+                "ordered_at": ["2025-01-04"],
+                "order_id": ["SO4"],
+                "customer_ref": ["M4"],
+            }
+        ),
+        raw / "orders" / "part-1.parquet",
+    )
     _write_csv(
         raw / "orders" / "late.csv",
         [
@@ -113,8 +126,17 @@ def test_spark_raw_views_have_duckdbs_columns_and_rows(tmp_path, spark):
         assert list(frame.columns) == columns, source
         assert _as_set(frame) == rows, source
         assert registered[source].rows == len(rows)
-    assert registered["orders"].rows == 3
+    assert registered["orders"].rows == 4
     assert registered["events"].rows == 0  # absent optional source: an empty view
+
+
+def test_registering_again_rebuilds_the_views_and_never_deletes_a_raw_file(tmp_path, spark):
+    raw = _raw_dir(tmp_path)
+    files = sorted(p for p in raw.rglob("*") if p.is_file())
+    register_raw_sources_spark(spark, raw, deletion_list=None)
+    registered = register_raw_sources_spark(spark, raw, deletion_list=None)
+    assert sorted(p for p in raw.rglob("*") if p.is_file()) == files
+    assert {s.name: s.rows for s in registered}["orders"] == 4
 
 
 def test_spark_raw_types_match_duckdbs(tmp_path, spark):
