@@ -66,7 +66,19 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.export:
         export_tables(spark, args.table, args.export)
+    print(f"spark JVM cpu time: {_jvm_cpu_seconds(spark):.0f}s", flush=True)
     return 0
+
+
+def _jvm_cpu_seconds(spark) -> float:
+    """CPU seconds the Spark JVM used (user + system), a measure of the work that does not
+    depend on how busy the machine was; 0 where /proc is not available."""
+    try:
+        pid = spark.sparkContext._gateway.proc.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, IndexError, ValueError):
+        return 0.0
 
 
 def export_tables(spark, tables: list[str], out: Path) -> None:

@@ -129,7 +129,16 @@ def _run(command: list[str], env: dict[str, str], log_path: Path) -> None:
 
 
 def _progress(line: str) -> bool:
-    markers = ("ERROR", "FAIL ", "WARN ", "Finished running", "Done.", "on spark:", "raw.")
+    markers = (
+        "ERROR",
+        "FAIL ",
+        "WARN ",
+        "Finished running",
+        "Done.",
+        "on spark:",
+        "raw.",
+        "cpu time",
+    )
     return any(marker in line for marker in markers) or " OK created " in line
 
 
