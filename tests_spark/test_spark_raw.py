@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -111,9 +112,9 @@ def _duckdb_rows(raw: Path, source: str, deletion_list=None) -> tuple[list[str],
 
 
 def _as_set(frame) -> set[tuple]:
+    """Rows as text tuples, nulls as None whichever null the engine's pandas export uses."""
     return {
-        tuple(None if v != v or v is None else str(v) for v in row)
-        for row in frame.itertuples(index=False)
+        tuple(None if pd.isna(v) else str(v) for v in row) for row in frame.itertuples(index=False)
     }
 
 
