@@ -30,6 +30,17 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/customer-profiles ui
 
+## The same dbt project on DuckDB and on a local Spark (the [spark] extra, Java 17), on the
+## small sample: every public table compared row by row (spark/compare.py, docs/spark.md).
+.PHONY: test-spark
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
+test-spark: $(SPARK_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests_spark
+	/usr/bin/time -v $(BIN)/python spark/compare.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

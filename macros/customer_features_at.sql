@@ -259,9 +259,10 @@ price_features as (
         customer_id,
         cutoff_date,
         max(case when spend_rank = 1 then {{ dimension }}_name end) as top_{{ dimension }},
-        max(case when spend_rank = 1 then spend end) / nullif(sum(spend), 0) as top_{{ dimension }}_share,
+        {#- a double, not a decimal: Spark divides decimals exactly, DuckDB in doubles #}
+        cast(max(case when spend_rank = 1 then spend end) as {{ dbt.type_float() }}) / nullif(sum(spend), 0) as top_{{ dimension }}_share,
         count(*) as {{ dimension }}_count,
-        sum(spend * spend) / nullif(sum(spend) * sum(spend), 0) as {{ dimension }}_concentration
+        cast(sum(spend * spend) as {{ dbt.type_float() }}) / nullif(sum(spend) * sum(spend), 0) as {{ dimension }}_concentration
 
     from {{ dimension }}_spend
     group by 1, 2

@@ -2,7 +2,8 @@
     Hooks of customer_feature_history. feature_history_build('delete_stale') (pre-hook,
     incremental builds) deletes the cut-offs about to be rebuilt and those no longer wanted;
     feature_history_build('record_state') (post-hook) records the build's as_of_date and
-    identity version in the state table, for the next build's choice of cut-offs.
+    identity version in the state table, for the next build's choice of cut-offs (nothing
+    when the model is a table, as on Spark, which rebuilds every cut-off on every run).
 
     Arguments: step, 'delete_stale' or 'record_state'.
 #}
@@ -18,6 +19,9 @@
         {%- if rebuild %}
             or as_of_date in ({{ feature_history_dates(rebuild) }})
         {%- endif %}
+    {%- elif step == 'record_state' and config.get('materialized') != 'incremental' -%}
+        {#- rebuilt in full on every run (Spark): no next build reads the state #}
+        {{- return('') -}}
     {%- elif step == 'record_state' -%}
         {%- set state = api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__build_state') -%}
         create or replace table {{ state }} as

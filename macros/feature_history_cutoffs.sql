@@ -31,7 +31,7 @@
     {%- endset -%}
     {%- set state = feature_history_state() -%}
     {%- if which == 'all' or not is_incremental() or state is none -%}
-        {%- set query = 'select distinct cast(cutoff_date as varchar) from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
+        {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
         {%- set query -%}
             with cutoffs as ({{ all_cutoffs }}),
@@ -42,7 +42,7 @@
                 from built cross join current_identity
                 where built.identity_version != current_identity.identity_version
             )
-            select distinct cast(cutoffs.cutoff_date as varchar)
+            select distinct cast(cutoffs.cutoff_date as {{ dbt.type_string() }})
             from cutoffs
             cross join built
             cross join identity_changed

@@ -16,3 +16,8 @@
     select coalesce(bit_xor(hash(identifier_key, customer_id)), 0) as identity_version
     from {{ ref('int_identity__customer_ids') }}
 {%- endmacro %}
+
+{% macro spark__identity_version() -%}
+    select coalesce(bit_xor(xxhash64(identifier_key, customer_id)), 0) as identity_version
+    from {{ ref('int_identity__customer_ids') }}
+{%- endmacro %}

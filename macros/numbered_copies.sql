@@ -9,7 +9,7 @@
         materialised in full, which on a large source costs more than three scans);
       key_columns: columns that identify a record (all columns when the source has no key);
       order_columns: tie-break among copies, normally every column, so the kept copy is
-        deterministic.
+        deterministic (nulls last, spelled out: DuckDB sorts them last, Spark first).
 #}
 {% macro numbered_copies(relation, key_columns, order_columns) -%}
     {%- set quoted_keys = [] -%}
@@ -36,7 +36,7 @@
             rows_.*,
             row_number() over (
                 partition by {% for column in quoted_keys %}rows_.{{ column }}{{ ", " if not loop.last }}{% endfor %}
-                order by {% for column in quoted_order %}rows_.{{ column }}{{ ", " if not loop.last }}{% endfor %}
+                order by {% for column in quoted_order %}rows_.{{ column }} nulls last{{ ", " if not loop.last }}{% endfor %}
             ) as copy_number
         from {{ relation }} as rows_
         inner join repeated_keys

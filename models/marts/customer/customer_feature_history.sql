@@ -9,8 +9,9 @@
     the last build (feature_history_cutoffs; usually none, one when a month ends), after
     deleting them and those no longer wanted (feature_history_build hooks).
 #}
+{#- Spark's Parquet tables cannot delete the cut-offs being rebuilt: rebuilt in full there. #}
 {{ config(
-    materialized='incremental',
+    materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if is_incremental() %}{{ feature_history_build('delete_stale') }}{% endif %}",

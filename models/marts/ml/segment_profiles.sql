@@ -29,7 +29,7 @@ members as (
         segment_id,
         {{ column }} as value,
         count(*) as customers,
-        row_number() over (partition by segment_id order by count(*) desc, {{ column }}) as value_rank
+        row_number() over (partition by segment_id order by count(*) desc, {{ column }} nulls last) as value_rank
 
     from members
     group by 1, 2

@@ -11,17 +11,28 @@
     the right to be forgotten outranks the rule that history is never rewritten.
 #}
 -- depends_on: {{ ref('int_identity__forgotten_identifiers') }}
+{#- Spark's Parquet tables can neither delete nor update rows: there a pre-hook copies the
+    table aside (__previous), the model rewinds and purges that copy in SQL and returns the
+    whole new history, and insert_overwrite replaces the table with it (docs/spark.md). #}
+{%- set rewrites_whole_table = target.type == 'spark' -%}
+{%- set previous = this.incorporate(path={'identifier': this.identifier ~ '__previous'}) -%}
+{#- hooks render when they run: `this` there is the built table (here, at parse, it is not yet) #}
+{%- set previous_in_hook = "{{ this.incorporate(path={'identifier': this.identifier ~ '__previous'}) }}" -%}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['customer_id', 'tag_code', 'valid_from'],
+        incremental_strategy='insert_overwrite' if rewrites_whole_table else 'delete+insert',
+        unique_key=none if rewrites_whole_table else ['customer_id', 'tag_code', 'valid_from'],
         on_schema_change='fail',
         pre_hook=[
+            "{% if is_incremental() %}drop table if exists " ~ previous_in_hook ~ "{% endif %}",
+            "{% if is_incremental() %}create table " ~ previous_in_hook ~ " as select * from {{ this }}{% endif %}",
+        ] if rewrites_whole_table else [
             "{% if is_incremental() %}delete from {{ this }} where valid_from >= " ~ as_of_date() ~ "{% endif %}",
             "{% if is_incremental() %}update {{ this }} set valid_to = null where valid_to >= " ~ as_of_date() ~ "{% endif %}",
             "{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__forgotten_identifiers') }} where customer_id is not null){% endif %}",
         ],
+        post_hook=["drop table if exists " ~ previous_in_hook] if rewrites_whole_table else [],
     )
 }}
 
@@ -33,9 +44,38 @@ with current_tags as (
 
 {% if is_incremental() %}
 
-open_intervals as (
+{%- if rewrites_whole_table %}
+
+{#- what the DuckDB pre-hooks do in place: rewind to before this as_of_date, forget #}
+recorded as (
+
+    select
+        customer_id,
+        tag_code,
+        tag_value,
+        valid_from,
+        case when valid_to < {{ as_of_date() }} then valid_to end as valid_to
+
+    from {{ previous }}
+    where valid_from < {{ as_of_date() }}
+        and customer_id not in (
+            select customer_id from {{ ref('int_identity__forgotten_identifiers') }}
+            where customer_id is not null
+        )
+
+),
+{%- else %}
+
+recorded as (
 
     select * from {{ this }}
+
+),
+{%- endif %}
+
+open_intervals as (
+
+    select * from recorded
     where valid_to is null
 
 ),
@@ -81,6 +121,17 @@ final as (
     select * from opened
     union all
     select * from closed
+    {%- if rewrites_whole_table %}
+    union all
+    {#- the rest of history, as delete+insert keeps it: all but the intervals closed above #}
+    select recorded.*
+    from recorded
+    left join closed
+        on closed.customer_id = recorded.customer_id
+        and closed.tag_code = recorded.tag_code
+        and closed.valid_from = recorded.valid_from
+    where closed.customer_id is null
+    {%- endif %}
 
 )
 

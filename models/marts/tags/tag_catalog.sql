@@ -59,7 +59,7 @@ value_shares as (
         tag_value,
         customers,
         cast(customers as {{ dbt.type_float() }}) / sum(customers) over (partition by tag_code) as share,
-        row_number() over (partition by tag_code order by customers desc, tag_value) as value_rank
+        row_number() over (partition by tag_code order by customers desc, tag_value nulls last) as value_rank
 
     from value_counts
 
