@@ -83,12 +83,13 @@ def _execute_full_build(settings: Settings, as_of_date: str | None) -> int:
 
 
 def print_summary(settings: Settings) -> None:
-    from orchestration.warehouse import connect
+    from orchestration.warehouse import open_warehouse
 
-    with connect(settings) as con:
-        print(f"\nwarehouse: {settings.warehouse_path}")
+    where = settings.spark_dir if settings.target == "spark" else settings.warehouse_path
+    with open_warehouse(settings, read_only=True) as opened:
+        print(f"\nwarehouse: {where} ({settings.target})")
         for schema, table in SUMMARY_TABLES:
-            rows = con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+            rows = opened.scalar(f"select count(*) from {schema}.{table}")
             print(f"  {schema}.{table:<28} {rows:>12,} rows")
     print(f"raw data:  {settings.raw_dir}")
     print_published(settings)
