@@ -56,6 +56,19 @@ def _is_alive(pid: int, since: float) -> bool:
     return state != "Z" and started_at <= since + 1.0  # /proc start times have 10 ms ticks
 
 
+def fail_abandoned_writer_runs_on_tick(
+    context: dg.ScheduleEvaluationContext | dg.SensorEvaluationContext,
+) -> None:
+    """What the schedule and the sensor do first on each tick: `fail_abandoned_writer_runs`,
+    logged, so the run they request cannot queue forever behind a killed one."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
+        return
+    for run_id in fail_abandoned_writer_runs(instance):
+        context.log.warning(f"run {run_id} was abandoned by a killed process: marked failed")
+
+
 def fail_abandoned_writer_runs(instance: dg.DagsterInstance, keep: str | None = None) -> list[str]:
     """Mark failed the writer runs the instance still shows in progress although the process
     that orchestrated them is gone (killed, machine rebooted), and free their pool slots.

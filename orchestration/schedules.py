@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.jobs import fail_abandoned_writer_runs, full_build
+from orchestration.jobs import fail_abandoned_writer_runs_on_tick, full_build
 
 # Nightly exports are expected by early morning China time; refresh after them.
 DAILY_REFRESH_CRON = "0 6 * * *"
@@ -21,12 +21,7 @@ TIMEZONE = "Asia/Shanghai"
 def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Request the full build; first fail writer runs a killed process abandoned, which would
     otherwise hold the run queue's one writer place and keep this run queued forever."""
-    try:
-        instance = context.instance
-    except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
-        instance = None
-    for run_id in fail_abandoned_writer_runs(instance) if instance else []:
-        context.log.warning(f"run {run_id} was abandoned by a killed process: marked failed")
+    fail_abandoned_writer_runs_on_tick(context)
     # as_of_date stays null: dbt infers it from the data, so a late export never produces
     # a day of profiles computed as of a date the data does not reach.
     return dg.RunRequest(

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from orchestration.jobs import fail_abandoned_writer_runs, full_build
+from orchestration.jobs import fail_abandoned_writer_runs_on_tick, full_build
 from orchestration.raw_contract import CONTRACT
 from orchestration.raw_files import fingerprint_raw_dir
 from orchestration.resources import WarehouseResource
@@ -31,12 +31,7 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     Each tick also fails writer runs abandoned by a killed process: until then they hold the
     run queue's one writer place, and the run this sensor requests would queue forever.
     """
-    try:
-        instance = context.instance
-    except dg.DagsterInvariantViolationError:  # a context built without an instance (tests)
-        instance = None
-    for run_id in fail_abandoned_writer_runs(instance) if instance else []:
-        context.log.warning(f"run {run_id} was abandoned by a killed process: marked failed")
+    fail_abandoned_writer_runs_on_tick(context)
     raw_dir = warehouse.settings().raw_dir
     current = {name: fp.version for name, fp in fingerprint_raw_dir(raw_dir).items()}
     previous = json.loads(context.cursor) if context.cursor else {}

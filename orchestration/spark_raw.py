@@ -14,12 +14,10 @@ touches the files.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
-from orchestration.raw_files import source_files
 from orchestration.settings import Settings
 from orchestration.warehouse import (
     DELETION_COLUMNS,
@@ -28,15 +26,14 @@ from orchestration.warehouse import (
     RAW_SCHEMA,
     RawDataError,
     RegisteredSource,
-    _check_file,
     _deletion_files,
     _file_columns,
+    check_source_files,
 )
 
 if TYPE_CHECKING:  # pyspark is the optional [spark] dependency
     from pyspark.sql import SparkSession
 
-log = logging.getLogger(__name__)
 FILES_SCHEMA = "raw_files"  # the external tables the raw views read; not a dbt source
 
 # How DuckDB's read_csv(header = true, all_varchar = true) reads an export: every column a
@@ -121,25 +118,7 @@ def register_raw_sources_spark(
 
 
 def _register_source(spark: SparkSession, raw_dir: Path, source: RawSource) -> RegisteredSource:
-    files = source_files(raw_dir, source)
-    if not files:
-        if source.required:
-            raise RawDataError(
-                f"{raw_dir / source.name}: required source {source.name!r} has no"
-                " .parquet or .csv files"
-            )
-        log.warning("optional source %r is absent; its view is empty", source.name)
-    seen: set[str] = set()
-    for path in files:
-        seen.update(_check_file(source, path))
-    missing = tuple(c for c in source.optional_columns if c not in seen) if files else ()
-    extra = tuple(sorted(seen - set(source.columns)))
-    for column in missing:
-        log.warning("source %r: optional column %r is absent; it will be null", source.name, column)
-    for column in extra:
-        log.warning(
-            "source %r: column %r is not in the contract and is ignored", source.name, column
-        )
+    files, _, missing, extra = check_source_files(raw_dir, source)
     tables = _file_tables(spark, source.name, raw_dir / source.name, files)
     relation = f"{RAW_SCHEMA}.{source.name}"
     spark.sql(f"create or replace view {relation} as {_view_sql(source.columns, tables)}")

@@ -142,6 +142,34 @@ def _check_file(source: RawSource, path: Path) -> list[str]:
     return columns
 
 
+def check_source_files(
+    raw_dir: Path, source: RawSource
+) -> tuple[list[Path], set[str], tuple[str, ...], tuple[str, ...]]:
+    """One source's files checked against the contract, whichever engine reads them next:
+    (files, columns seen, optional columns missing, extra columns), with a warning for each
+    missing or extra column; raises when a required source has no files."""
+    files = source_files(raw_dir, source)
+    if not files:
+        if source.required:
+            raise RawDataError(
+                f"{raw_dir / source.name}: required source {source.name!r} has no"
+                " .parquet or .csv files"
+            )
+        log.warning("optional source %r is absent; its view is empty", source.name)
+    seen: set[str] = set()
+    for path in files:
+        seen.update(_check_file(source, path))
+    missing = tuple(c for c in source.optional_columns if c not in seen) if files else ()
+    extra = tuple(sorted(seen - set(source.columns)))
+    for column in missing:
+        log.warning("source %r: optional column %r is absent; it will be null", source.name, column)
+    for column in extra:
+        log.warning(
+            "source %r: column %r is not in the contract and is ignored", source.name, column
+        )
+    return files, seen, missing, extra
+
+
 def register_raw_sources(
     con: duckdb.DuckDBPyConnection,
     raw_dir: Path,
@@ -156,27 +184,7 @@ def register_raw_sources(
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     registered = []
     for source in contract.sources:
-        files = source_files(raw_dir, source)
-        if not files:
-            if source.required:
-                raise RawDataError(
-                    f"{raw_dir / source.name}: required source {source.name!r} has no"
-                    " .parquet or .csv files"
-                )
-            log.warning("optional source %r is absent; its view is empty", source.name)
-        seen: set[str] = set()
-        for path in files:
-            seen.update(_check_file(source, path))
-        missing = tuple(c for c in source.optional_columns if c not in seen) if files else ()
-        extra = tuple(sorted(seen - set(source.columns)))
-        for column in missing:
-            log.warning(
-                "source %r: optional column %r is absent; it will be null", source.name, column
-            )
-        for column in extra:
-            log.warning(
-                "source %r: column %r is not in the contract and is ignored", source.name, column
-            )
+        files, seen, missing, extra = check_source_files(raw_dir, source)
         con.execute(
             f"create or replace view {RAW_SCHEMA}.{source.name} as "
             + _select_sql(source, raw_dir, files, seen)
