@@ -50,6 +50,10 @@ def small_pipeline(small_dataset, tmp_path_factory) -> tuple[Path, str]:
         "CP_RAW_DIR": str(small_dataset / "raw"),
         "CP_WAREHOUSE": str(root / "warehouse.duckdb"),
         "DAGSTER_HOME": str(root / "dagster"),
+        # Beside the warehouse, never the repository's: importing orchestration.project pins
+        # the repository defaults in this process's environment, and the run inherits it.
+        "CP_PUBLISHED_DIR": str(root / "published"),
+        "CP_EXPORT_DIR": str(root / "exports"),
     }
     cli = str(Path(sys.executable).with_name("customer-profiles"))
     result = subprocess.run([cli, "run"], env=env, capture_output=True, text=True, timeout=1200)
