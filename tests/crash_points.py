@@ -84,6 +84,11 @@ def run_env(raw_dir: Path, root: Path) -> dict[str, str]:
         "CP_RAW_DIR": str(raw_dir),
         "CP_WAREHOUSE": str(root / "warehouse.duckdb"),
         "DAGSTER_HOME": str(root / "dagster"),
+        # Explicitly beside the warehouse: importing orchestration.project pins the
+        # repository's published/ in this process's environment, and a run would inherit it
+        # (publishing elsewhere, the kill tests would compare an untouched folder).
+        "CP_PUBLISHED_DIR": str(root / "published"),
+        "CP_EXPORT_DIR": str(root / "exports"),
     }
 
 
