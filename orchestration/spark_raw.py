@@ -28,6 +28,7 @@ from orchestration.warehouse import (
     RegisteredSource,
     _deletion_files,
     _file_columns,
+    check_deletion_headers,
     check_source_files,
 )
 
@@ -141,16 +142,7 @@ def register_deletion_requests_spark(spark: SparkSession, path: Path | None) -> 
     spark.sql(f"create database if not exists {FILES_SCHEMA}")
     relation = f"{PRIVACY_SCHEMA}.{DELETION_REQUESTS}"
     files = _deletion_files(path) if path is not None else []
-    for file in files:
-        header = _file_columns(file)
-        unknown = sorted(set(header) - set(DELETION_COLUMNS))
-        if unknown:
-            raise RawDataError(
-                f"{file}: deletion list column {unknown[0]!r} is not one of"
-                f" {', '.join(DELETION_COLUMNS)}"
-            )
-        if "customer_id" not in header and not {"id_type", "id_value"} <= set(header):
-            raise RawDataError(f"{file}: deletion list needs customer_id or id_type + id_value")
+    check_deletion_headers(files)
     tables = []
     for number, file in enumerate(files):
         table = f"{FILES_SCHEMA}.{DELETION_REQUESTS}__csv_{number}"

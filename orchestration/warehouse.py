@@ -205,6 +205,21 @@ def register_raw_sources(
     return registered
 
 
+def check_deletion_headers(files: list[Path]) -> None:
+    """Every deletion-list file names people by customer_id or id_type + id_value, and has no
+    other columns; for both engines' loaders."""
+    for file in files:
+        header = _file_columns(file)
+        unknown = sorted(set(header) - set(DELETION_COLUMNS))
+        if unknown:
+            raise RawDataError(
+                f"{file}: deletion list column {unknown[0]!r} is not one of"
+                f" {', '.join(DELETION_COLUMNS)}"
+            )
+        if "customer_id" not in header and not {"id_type", "id_value"} <= set(header):
+            raise RawDataError(f"{file}: deletion list needs customer_id or id_type + id_value")
+
+
 def _deletion_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.glob("*.csv"))
@@ -228,16 +243,7 @@ def register_deletion_requests(con: duckdb.DuckDBPyConnection, path: Path | None
     if not files:
         con.execute(f"create or replace view {relation} as select {columns_sql} where false")
         return 0
-    for file in files:
-        header = _file_columns(file)
-        unknown = sorted(set(header) - set(DELETION_COLUMNS))
-        if unknown:
-            raise RawDataError(
-                f"{file}: deletion list column {unknown[0]!r} is not one of"
-                f" {', '.join(DELETION_COLUMNS)}"
-            )
-        if "customer_id" not in header and not {"id_type", "id_value"} <= set(header):
-            raise RawDataError(f"{file}: deletion list needs customer_id or id_type + id_value")
+    check_deletion_headers(files)
     names = ", ".join(_sql_string(str(f.resolve())) for f in files)
     present = {c for f in files for c in _file_columns(f)}
     select = ", ".join(
