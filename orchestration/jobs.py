@@ -108,12 +108,11 @@ def fail_abandoned_writer_runs(instance: dg.DagsterInstance, keep: str | None = 
 
 
 class WarehouseWriterExecutor(dg.Executor):
-    """Dagster's multiprocess executor, holding the warehouse's writer lock for the whole run.
+    """Dagster's in-process executor, holding the warehouse's writer lock for the whole run.
 
     The executor's `execute` is the one call that spans a run, in the process that
-    orchestrates it (the daemon's run worker, or `customer-profiles run` itself), while the
-    steps run in child processes: a lock taken per step would let another run's step in
-    between two of this run's.
+    orchestrates it (the daemon's run worker, or `customer-profiles run` itself): a lock
+    taken per step would let another run's step in between two of this run's.
     """
 
     def __init__(self, inner: dg.Executor):
@@ -150,8 +149,20 @@ class WarehouseWriterExecutor(dg.Executor):
     requirements=dg.multiprocess_executor.get_requirements,
 )
 def warehouse_writer_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Each step in its own process (as `multiprocess`), the run as the warehouse's one writer."""
-    return WarehouseWriterExecutor(dg.multiprocess_executor.executor_creation_fn(init_context))
+    """The run as the warehouse's one writer; on DuckDB every step in the run's own process.
+
+    In process because the warehouse admits one writer, so steps run one after another
+    anyway: a process per step bought no parallelism and cost each step a Python start and
+    an import of the definitions (5-10 s apiece, most of a small build's time). dbt still
+    runs as its own subprocess, and every step closes its warehouse connection, so no step
+    holds the file while the next one writes. On Spark each step keeps its own process: a
+    local Spark session (and its Derby metastore lock) lives until its process ends.
+    """
+    if Settings.from_env().target == "spark":
+        inner = dg.multiprocess_executor.executor_creation_fn(init_context)
+    else:
+        inner = dg.in_process_executor.executor_creation_fn(init_context)
+    return WarehouseWriterExecutor(inner)
 
 
 # Everything, in dependency order: observe the raw folders, register the raw views, build

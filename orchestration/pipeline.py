@@ -61,8 +61,7 @@ def _say(message: str) -> None:
 def _execute_full_build(settings: Settings, as_of_date: str | None) -> int:
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        # Each step runs in its own process, as in the UI, so no warehouse connection
-        # outlives the step that opened it.
+        # The steps run in this process, one after another (jobs.warehouse_writer_executor).
         result = dg.execute_job(
             dg.reconstructable(full_build_job),
             instance=instance,

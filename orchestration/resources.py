@@ -59,6 +59,10 @@ class AsOfDate(dg.ConfigurableResource):
             return None
         return date.fromisoformat(value).isoformat()
 
-    def dbt_vars(self) -> dict[str, str | None]:
-        """The `--vars` every dbt invocation in the run receives (dbt var `as_of_date`)."""
-        return {"as_of_date": self.as_of_date}
+    def dbt_vars(self) -> dict[str, str]:
+        """The `--vars` every dbt invocation in the run receives (dbt var `as_of_date`).
+
+        None when the date is inferred: the var's default already says so, and vars on the
+        command line that the manifest was not parsed with cost every dbt step a full re-parse.
+        """
+        return {"as_of_date": self.as_of_date} if self.as_of_date else {}

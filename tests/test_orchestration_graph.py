@@ -172,7 +172,7 @@ def test_the_daily_refresh_runs_the_full_build_at_six_in_shanghai_with_as_of_dat
 
 @pytest.mark.parametrize(
     ("as_of_date", "dbt_vars"),
-    [(None, {"as_of_date": None}), ("2025-06-30", {"as_of_date": "2025-06-30"})],
+    [(None, {}), ("2025-06-30", {"as_of_date": "2025-06-30"})],
 )
 def test_as_of_date_is_run_config_passed_to_dbt_as_a_var(as_of_date, dbt_vars):
     from orchestration.resources import AsOfDate

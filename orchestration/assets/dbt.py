@@ -55,14 +55,40 @@ translator = CustomerProfilesTranslator(
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: AsOfDate):
     """Build the dbt models and run their tests (tests report as asset checks)."""
-    build = dbt.cli(["build", "--vars", json.dumps(as_of.dbt_vars())], context=context)
+    variables = as_of.dbt_vars()
+    build = dbt.cli(
+        ["build", *(["--vars", json.dumps(variables)] if variables else [])], context=context
+    )
     # With DuckDB these fetches wait for dbt to exit (it holds the file), then query the
     # relations through dbt's own adapter in this process: no second DuckDB configuration.
     # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
     # which took most of the step on this project's large generated models (and cannot
     # follow the identity work tables at all).
-    for event in build.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False):
-        yield _with_documented_columns(build, _with_view_row_count(build, event))
+    try:
+        for event in (
+            build.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False)
+        ):
+            yield _with_documented_columns(build, _with_view_row_count(build, event))
+    finally:
+        _close_adapter(build)
+
+
+def _close_adapter(invocation: DbtCliInvocation) -> None:
+    """Close the warehouse the fetches above opened through dbt's adapter in this process.
+
+    Steps share one process (jobs.warehouse_writer_executor), and dbt-duckdb keeps its
+    database open at class level after its connections are released: left open, the next
+    step's dbt (a subprocess) or Python model would find the file locked.
+    """
+    adapter = invocation.adapter
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    environment = getattr(manager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+        manager.close_all_connections()
 
 
 def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | None:
