@@ -11,7 +11,9 @@ the peak RSS of the largest process in the step's tree):
 
 Data is generated once per scale under bench/data/<scale>/raw (seed 42) and reused; at scale l an
 existing dataset can be linked in with --raw. Writes bench/results/<scale>.json and prints a
-table. The machine's load average is recorded beside every step (the machine is shared).
+table. The machine's load average is recorded beside every step (the machine is shared), and
+each build's profile beside it: seconds per Dagster step and the slowest dbt nodes
+(bench/dbt_profile.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dbt_profile import latest_run_id, slowest_dbt_nodes, step_seconds  # noqa: E402
 from next_day import write_next_day  # noqa: E402  (bench/ is on sys.path)
 
 SCALES = {"s": 10_000, "m": 100_000, "l": 1_000_000}
@@ -91,6 +94,16 @@ def timed(name: str, command: list[str], env: dict[str, str], log: Path) -> dict
     }
 
 
+def run_profile(dagster_home: Path) -> dict[str, object]:
+    """The profile of the run a stage just made: seconds per step and the slowest dbt nodes."""
+    run_id = latest_run_id(dagster_home)
+    return {
+        "run_id": run_id,
+        "steps": step_seconds(dagster_home, run_id),
+        "slowest_dbt_nodes": slowest_dbt_nodes(run_id),
+    }
+
+
 def ensure_raw(scale: str, data: Path, raw_from: Path | None) -> Path:
     raw = data / "raw"
     if raw_from is not None and not raw.exists():
@@ -148,10 +161,12 @@ def main() -> None:
     stages["floor"] = timed("floor", floor_cmd, env, work / "floor.log")
     print(f"[{time.strftime('%H:%M:%S')}] full build (load {load()})", flush=True)
     stages["full"] = timed("full", cli, {**env, "CP_RAW_DIR": str(raw)}, work / "full.log")
+    stages["full"].update(run_profile(Path(env["DAGSTER_HOME"])))
     print(f"[{time.strftime('%H:%M:%S')}] incremental +{new_day} (load {load()})", flush=True)
     stages["incremental"] = timed(
         "incremental", cli, {**env, "CP_RAW_DIR": str(raw_next)}, work / "incremental.log"
     )
+    stages["incremental"].update(run_profile(Path(env["DAGSTER_HOME"])))
 
     result = {
         "scale": args.scale,
@@ -175,6 +190,13 @@ def main() -> None:
             f"{name:<12} {stage['seconds']:>9.1f} {stage['peak_rss_gb']:>12.2f}"
             f"  {stage['load_before']} / {stage['load_after']}"
         )
+    for name in ("full", "incremental"):
+        print(f"\n{name}: seconds per step, then the slowest dbt nodes")
+        for step, seconds in stages[name]["steps"].items():
+            print(f"  {seconds:8.1f}  {step}")
+        for seconds, step, unique_id in stages[name]["slowest_dbt_nodes"][:10]:
+            print(f"  {seconds:8.1f}  {step:<14} {unique_id}")
+    print()
     print(f"full / floor        {result['full_over_floor']:.2f}  (target <= 5)")
     print(f"incremental / full  {result['incremental_over_full']:.3f} (target <= 0.15)")
     print(f"peak RSS            {result['peak_rss_gb']:.2f} GB (target <= 8)")
