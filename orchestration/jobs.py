@@ -150,8 +150,27 @@ class WarehouseWriterExecutor(dg.Executor):
     requirements=dg.multiprocess_executor.get_requirements,
 )
 def warehouse_writer_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Each step in its own process (as `multiprocess`), the run as the warehouse's one writer."""
+    """Each step in its own process (as `multiprocess`), the run as the warehouse's one writer;
+    on Spark, every step in the run's process (`in_process`, see `_spark_in_process`)."""
+    if Settings.from_env().target == "spark":
+        return WarehouseWriterExecutor(_spark_in_process(init_context))
     return WarehouseWriterExecutor(dg.multiprocess_executor.executor_creation_fn(init_context))
+
+
+def _spark_in_process(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """On Spark, the steps run one after another in the run's own process: a step process
+    of its own would start a Spark JVM of its own (20-40 s each on 2 cores), and steps never
+    run side by side on Spark anyway (Derby admits one JVM; Spark is the parallel engine).
+    Consecutive Python steps then share one JVM, which a dbt step stops before its own
+    (orchestration/spark.py). Same retries and step dependencies as configured."""
+    config = {
+        key: init_context.executor_config[key]
+        for key in ("retries", "step_dependency_config")
+        if key in init_context.executor_config
+    }
+    return dg.in_process_executor.executor_creation_fn(
+        init_context._replace(executor_config=config)
+    )
 
 
 # Everything, in dependency order: observe the raw folders, register the raw views, build

@@ -150,6 +150,7 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
     settings.spark_dir.mkdir(parents=True, exist_ok=True)
     if _running_jvm() is None:  # a new JVM: after the last process let go of the metastore
         wait_for_metastore(settings.spark_dir)
+        atexit.unregister(stop_spark_session)  # once, however many JVMs this process starts
         atexit.register(stop_spark_session)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings).items():

@@ -27,7 +27,7 @@ from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.project import dbt_project
 from orchestration.resources import AsOfDate
 from orchestration.settings import Settings
-from orchestration.spark import wait_for_metastore
+from orchestration.spark import stop_spark_session, wait_for_metastore
 
 
 class CustomerProfilesTranslator(DagsterDbtTranslator):
@@ -77,6 +77,7 @@ def _build_on_spark(
     the metadata queries above: they go through an adapter in this process, which would
     start a second JVM on the Derby metastore while dbt's holds it (Derby admits one).
     So dbt models carry no row counts or column schemas on Spark."""
+    stop_spark_session()  # this process's own JVM, if an earlier step in it started one
     spark_dir = Settings.from_env().spark_dir
     waited = wait_for_metastore(spark_dir, say=context.log.info)
     if waited >= 1:
