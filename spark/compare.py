@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ EXPECTED_EMPTY: frozenset[str] = frozenset()
 RUN_SPECIFIC_COLUMNS: Mapping[str, tuple[str, ...]] = {"model_runs": ("run_id", "created_at")}
 # Keys of the fit metrics (model_runs.metrics_json) that time the fit on the wall clock.
 WALL_CLOCK_METRICS = frozenset({"bg_nbd_seconds"})
+# What dbt reads of the project (tests/test_orchestration_webserver.py copies the same).
+DBT_PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt")
 CLI = str(Path(sys.executable).with_name("customer-profiles"))
 PIPELINE_DONE = re.compile(r"pipeline finished in \d+s \(run ([0-9a-f-]+)\)")
 
@@ -84,10 +87,13 @@ class PipelineRun:
     seconds: float
 
 
-def pipeline_env(target: str, raw_dir: Path, workdir: Path) -> dict[str, str]:
+def pipeline_env(
+    target: str, raw_dir: Path, workdir: Path, dbt_project_dir: Path = PROJECT_DIR
+) -> dict[str, str]:
     """`customer-profiles run`'s environment: everything it writes under `workdir`."""
     return {
         **os.environ,
+        "CP_DBT_PROJECT_DIR": str(dbt_project_dir),
         "CP_DBT_TARGET": target,
         "CP_RAW_DIR": str(raw_dir),
         "CP_WAREHOUSE": str(workdir / "warehouse.duckdb"),  # also where the writer lock lives
@@ -98,11 +104,28 @@ def pipeline_env(target: str, raw_dir: Path, workdir: Path) -> dict[str, str]:
     }
 
 
-def run_pipeline(target: str, raw_dir: Path, workdir: Path) -> PipelineRun:
+def copy_dbt_project(destination: Path) -> Path:
+    """The dbt project's files (as tests/test_orchestration_webserver.py copies them), for a
+    run whose manifest and partial parse must not be the other run's: dbt writes both into
+    the project's `target/`, and they differ by target (Spark builds some models as tables)."""
+    for part in DBT_PROJECT_PARTS:
+        source = PROJECT_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("target"))
+        else:
+            (destination / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, destination / part)
+    return destination
+
+
+def run_pipeline(
+    target: str, raw_dir: Path, workdir: Path, dbt_project_dir: Path = PROJECT_DIR
+) -> PipelineRun:
     """The whole `full_build` job on `target`; fails unless it published a copy of its own."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    output = _run([CLI, "run"], pipeline_env(target, raw_dir, workdir), workdir / "run.log")
+    env = pipeline_env(target, raw_dir, workdir, dbt_project_dir)
+    output = _run([CLI, "run"], env, workdir / "run.log", label=target)
     seconds = time.perf_counter() - started
     done = PIPELINE_DONE.search(output)
     if done is None:
@@ -146,13 +169,13 @@ def rerun_incremental_on_spark(raw_dir: Path, spark_run_dir: Path, relations: li
         "config.materialized:incremental",
     ]
     env = {**os.environ, "CP_WAREHOUSE": str(spark_run_dir / "warehouse.duckdb")}
-    _run(command, env, spark_run_dir / "incremental.log")
+    _run(command, env, spark_run_dir / "incremental.log", label="spark")
     return time.perf_counter() - started
 
 
-def _run(command: list[str], env: dict[str, str], log_path: Path) -> str:
-    """Run a command, echoing its progress lines; returns its output. On failure, exits
-    with the end of its log."""
+def _run(command: list[str], env: dict[str, str], log_path: Path, label: str) -> str:
+    """Run a command, echoing its progress lines under `label`; returns its output. On
+    failure, exits with the end of its log."""
     lines = []
     with log_path.open("w") as out:
         process = subprocess.Popen(
@@ -163,35 +186,45 @@ def _run(command: list[str], env: dict[str, str], log_path: Path) -> str:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        _RUNNING.add(process)
         assert process.stdout is not None
         for line in process.stdout:
             out.write(line)
             lines.append(line)
-            if _progress(line):
-                print("    " + line.rstrip()[-160:], flush=True)
+            shown = _progress(line)
+            if shown:
+                print(f"    {label:<6} {shown}", flush=True)
         process.wait()
+        _RUNNING.discard(process)
     if process.returncode != 0:
         tail = "".join(lines[-60:])
         raise SystemExit(f"{' '.join(command[:3])}... failed; log {log_path}:\n{tail}")
     return "".join(lines)
 
 
-def _progress(line: str) -> bool:
-    markers = (
-        "STEP_WORKER_STARTED",
-        "STEP_FAILURE",
-        "Skipping step",
-        "pipeline finished",
-        "pipeline FAILED",
-        "dagster - ERROR",
-        "ERROR=",
-        "FAIL ",
-        " on spark:",
-        "exported ",
-        "cpu time",
-        "waited ",
-    )
-    return any(marker in line for marker in markers)
+# The runs in progress, so that when one fails the other is stopped rather than awaited.
+_RUNNING: set[subprocess.Popen] = set()
+STEP_EVENT = re.compile(r" - (\S+) - (STEP_START|STEP_WORKER_STARTED|STEP_FAILURE) - ")
+PROGRESS_MARKERS = (
+    "Skipping step",
+    "pipeline finished",
+    "pipeline FAILED",
+    "dagster - ERROR",
+    "Done. PASS=",
+    " on spark:",
+    "cpu time",
+    "waited ",
+)
+
+
+def _progress(line: str) -> str | None:
+    """The part of a line worth showing while a run goes on, or None."""
+    event = STEP_EVENT.search(line)
+    if event:
+        return f"[{time.strftime('%H:%M:%S')}] step {event[1]}: {event[2].lower()}"
+    if any(marker in line for marker in PROGRESS_MARKERS):
+        return line.rstrip()[-160:]
+    return None
 
 
 # -- the comparison --------------------------------------------------------------------------
@@ -391,6 +424,32 @@ def compare_exported(published: Path, export_dir: Path) -> list[Difference]:
     return differences
 
 
+def run_both(raw_dir: Path, duck_dir: Path, spark_dir: Path) -> list[PipelineRun]:
+    """The whole graph on both engines at once: the Spark run waits on its JVMs and its
+    metastore more than it computes (about half a core of two), so the DuckDB run beside it
+    costs it little and saves its whole duration. The DuckDB run reads a copy of the dbt
+    project, since dbt keeps each target's manifest in the project's `target/`."""
+    for workdir in (duck_dir, spark_dir):
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+    duck_project = copy_dbt_project(duck_dir / "dbt_project")
+    log("the whole graph on DuckDB and on Spark, side by side: customer-profiles run")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(run_pipeline, "duckdb", raw_dir, duck_dir, duck_project),
+            pool.submit(run_pipeline, "spark", raw_dir, spark_dir),
+        ]
+        try:
+            runs = [future.result() for future in futures]
+        except BaseException:
+            for process in list(_RUNNING):
+                process.terminate()  # the other run: its result no longer matters
+            raise
+    for run in runs:
+        log(f"{run.target} run {run.run_id}: {run.seconds:.0f}s")
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
@@ -412,12 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             generate(SAMPLE, raw_dir, progress=False, workers=1)
         duck_dir, spark_dir = root / "duckdb", root / "spark"
         if not args.compare_only:
-            for target, workdir in (("duckdb", duck_dir), ("spark", spark_dir)):
-                log(f"the whole graph on {target}: customer-profiles run")
-                shutil.rmtree(workdir, ignore_errors=True)
-                run = run_pipeline(target, raw_dir, workdir)
-                seconds[target] = run.seconds
-                log(f"{target} run {run.run_id}: {run.seconds:.0f}s")
+            for run in run_both(raw_dir, duck_dir, spark_dir):
+                seconds[run.target] = run.seconds
             relations = list(published_tables(spark_dir / "published" / DATABASE_NAME).values())
             log("Spark: the incremental models again, then the public tables exported")
             seconds["incremental"] = rerun_incremental_on_spark(raw_dir, spark_dir, relations)
