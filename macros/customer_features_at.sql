@@ -217,8 +217,11 @@ price_features as (
         items_before_cutoff.customer_id,
         items_before_cutoff.cutoff_date,
         sum(items_before_cutoff.item_spend) / nullif(sum(items_before_cutoff.units), 0) as avg_item_price,
-        {#- spend over what the same units would cost at each category's average price #}
-        sum(case when category_prices.category_unit_price is not null then items_before_cutoff.item_spend end)
+        {#- spend over what the same units would cost at each category's average price; in
+            doubles, as DuckDB divides decimals (Spark rounds a decimal quotient to a few places) #}
+        cast(
+            sum(case when category_prices.category_unit_price is not null then items_before_cutoff.item_spend end)
+        as {{ dbt.type_float() }})
             / nullif(sum(items_before_cutoff.units * category_prices.category_unit_price), 0) as price_level_index,
         sum(items_before_cutoff.units) as units
 

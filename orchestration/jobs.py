@@ -149,20 +149,26 @@ class WarehouseWriterExecutor(dg.Executor):
     requirements=dg.multiprocess_executor.get_requirements,
 )
 def warehouse_writer_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """The run as the warehouse's one writer; on DuckDB every step in the run's own process.
+    """Every step in the run's own process, one after another; the run as the warehouse's
+    one writer.
 
-    In process because the warehouse admits one writer, so steps run one after another
-    anyway: a process per step bought no parallelism and cost each step a Python start and
-    an import of the definitions (5-10 s apiece, most of a small build's time). dbt still
-    runs as its own subprocess, and every step closes its warehouse connection, so no step
-    holds the file while the next one writes. On Spark each step keeps its own process: a
-    local Spark session (and its Derby metastore lock) lives until its process ends.
+    Steps never run side by side anyway: the warehouse admits one writer (and on Spark,
+    Derby one JVM). A process per step bought no parallelism and cost each step a Python
+    start and an import of the definitions (5-10 s apiece, most of a small build's time),
+    and on Spark a JVM of its own (20-40 s). dbt still runs as its own subprocess; every
+    step closes its DuckDB connection, and on Spark a dbt step stops this process's JVM
+    before starting its own (orchestration/spark.py), so no step holds the warehouse while
+    the next one writes. Same retries and step dependencies as configured.
     """
-    if Settings.from_env().target == "spark":
-        inner = dg.multiprocess_executor.executor_creation_fn(init_context)
-    else:
-        inner = dg.in_process_executor.executor_creation_fn(init_context)
-    return WarehouseWriterExecutor(inner)
+    config = {
+        key: init_context.executor_config[key]
+        for key in ("retries", "step_dependency_config")
+        if key in init_context.executor_config
+    }
+    in_process = dg.in_process_executor.executor_creation_fn(
+        init_context._replace(executor_config=config)
+    )
+    return WarehouseWriterExecutor(in_process)
 
 
 # Everything, in dependency order: observe the raw folders, register the raw views, build

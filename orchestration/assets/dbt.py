@@ -10,7 +10,7 @@ blocking check, so nothing downstream of the model runs on data that failed it.
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -26,6 +26,8 @@ from dagster_dbt import (
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.project import dbt_project
 from orchestration.resources import AsOfDate
+from orchestration.settings import Settings
+from orchestration.spark import stop_spark_session, wait_for_metastore
 
 
 class CustomerProfilesTranslator(DagsterDbtTranslator):
@@ -55,10 +57,10 @@ translator = CustomerProfilesTranslator(
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: AsOfDate):
     """Build the dbt models and run their tests (tests report as asset checks)."""
-    variables = as_of.dbt_vars()
-    build = dbt.cli(
-        ["build", *(["--vars", json.dumps(variables)] if variables else [])], context=context
-    )
+    if Settings.from_env().target == "spark":
+        yield from _build_on_spark(context, dbt, as_of)
+        return
+    build = dbt.cli(_build_args(as_of), context=context)
     # With DuckDB these fetches wait for dbt to exit (it holds the file), then query the
     # relations through dbt's own adapter in this process: no second DuckDB configuration.
     # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
@@ -71,6 +73,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: As
             yield _with_documented_columns(build, _with_view_row_count(build, event))
     finally:
         _close_adapter(build)
+
+
+def _build_args(as_of: AsOfDate) -> list[str]:
+    """`dbt build`, with `--vars` only when the run sets some (see AsOfDate.dbt_vars)."""
+    variables = as_of.dbt_vars()
+    return ["build", *(["--vars", json.dumps(variables)] if variables else [])]
 
 
 def _close_adapter(invocation: DbtCliInvocation) -> None:
@@ -89,6 +97,22 @@ def _close_adapter(invocation: DbtCliInvocation) -> None:
     if environment is not None:
         environment.close()
         manager.close_all_connections()
+
+
+def _build_on_spark(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: AsOfDate
+) -> Iterator[Any]:
+    """dbt on Spark (`method: session`: the JVM runs inside the dbt process), with none of
+    the metadata queries above: they go through an adapter in this process, which would
+    start a second JVM on the Derby metastore while dbt's holds it (Derby admits one).
+    So dbt models carry no row counts or column schemas on Spark."""
+    stop_spark_session()  # this process's own JVM, if an earlier step in it started one
+    spark_dir = Settings.from_env().spark_dir
+    waited = wait_for_metastore(spark_dir, say=context.log.info)
+    if waited >= 1:
+        context.log.info(f"waited {waited:.0f} s for the last step's JVM to release the metastore")
+    build = dbt.cli(_build_args(as_of), context=context)
+    yield from build.stream()
 
 
 def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | None:

@@ -32,10 +32,10 @@ final as (
         cast(count(*) - 1 as {{ dbt.type_bigint() }}) as repeat_purchase_days,
         cast({{ dbt.datediff('min(daily_orders.order_date)', 'max(daily_orders.order_date)', 'day') }} as {{ dbt.type_bigint() }}) as recency_days,
         cast({{ dbt.datediff('min(daily_orders.order_date)', as_of_date(), 'day') }} as {{ dbt.type_bigint() }}) as age_days,
+        {#- in doubles, as DuckDB divides decimals (Spark rounds a decimal quotient to 6 places) #}
         cast(
             sum(case when daily_orders.order_date > first_days.first_purchase_date then daily_orders.spend end)
-            / nullif(count(*) - 1, 0)
-        as {{ dbt.type_float() }}) as repeat_spend_per_day,
+        as {{ dbt.type_float() }}) / nullif(count(*) - 1, 0) as repeat_spend_per_day,
         min(daily_orders.order_date) as first_purchase_date,
         max(daily_orders.order_date) as last_purchase_date
 
