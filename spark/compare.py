@@ -346,28 +346,23 @@ def compare_table(table: str, expected: pd.DataFrame, actual: pd.DataFrame) -> l
     for c in exact:
         left, right = expected[c].astype(object), actual[c].astype(object)
         same = np.array([_same_text(a, b) for a, b in zip(left, right, strict=True)], dtype=bool)
-        if not same.all():
-            row = int(np.flatnonzero(~same)[0])
-            differences.append(
-                Difference(
-                    table,
-                    f"{c}: {int((~same).sum())} rows differ, e.g. {left[row]!r} vs {right[row]!r}",
-                )
-            )
+        differences += _column_differences(table, c, same, left, right)
     for c in numeric:
         left, right = expected[c].to_numpy(float), actual[c].to_numpy(float)
         same = np.isclose(
             left, right, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True
         )
-        if not same.all():
-            row = int(np.flatnonzero(~same)[0])
-            differences.append(
-                Difference(
-                    table,
-                    f"{c}: {int((~same).sum())} rows differ, e.g. {left[row]!r} vs {right[row]!r}",
-                )
-            )
+        differences += _column_differences(table, c, same, left, right)
     return differences
+
+
+def _column_differences(table: str, column: str, same: np.ndarray, left, right) -> list[Difference]:
+    """None when every row of the column is the same; else one naming the first row that is not."""
+    if same.all():
+        return []
+    row = int(np.flatnonzero(~same)[0])
+    problem = f"{column}: {int((~same).sum())} rows differ, e.g. {left[row]!r} vs {right[row]!r}"
+    return [Difference(table, problem)]
 
 
 def published_tables(published: Path) -> dict[str, str]:
