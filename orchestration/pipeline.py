@@ -76,9 +76,36 @@ def _execute_full_build(settings: Settings, as_of_date: str | None) -> int:
             print(f"\npipeline FAILED in {seconds:.0f}s; failed steps: {', '.join(failed)}")
             print("see the run in the Dagster UI (make ui) for the error")
             return 1
+        left_out = unfinished(instance, result.run_id)
+        if left_out:
+            # Dagster calls a run with skipped steps a success; a build that left assets
+            # unwritten is not one (e.g. a dbt step whose events were lost skips publish).
+            print(f"\npipeline INCOMPLETE in {seconds:.0f}s (run {result.run_id}): {left_out}")
+            print("see the run in the Dagster UI (make ui)")
+            return 1
         print(f"\npipeline finished in {seconds:.0f}s (run {result.run_id})")
     print_summary(settings)
     return 0
+
+
+def unfinished(instance: dg.DagsterInstance, run_id: str) -> str:
+    """What a run left undone despite succeeding: skipped steps, and assets it planned but
+    neither materialised nor (raw files) observed. Empty when it did everything."""
+    kinds = dg.DagsterEventType
+    # from the instance: the planned events are logged when the run is created, not by steps
+    events = [record.dagster_event for record in instance.all_logs(run_id) if record.dagster_event]
+    skipped = sorted({e.step_key for e in events if e.event_type == kinds.STEP_SKIPPED})
+    planned = {e.asset_key for e in events if e.event_type == kinds.ASSET_MATERIALIZATION_PLANNED}
+    written = {
+        e.asset_key
+        for e in events
+        if e.event_type in (kinds.ASSET_MATERIALIZATION, kinds.ASSET_OBSERVATION)
+    }
+    missing = sorted(key.to_user_string() for key in planned - written)
+    parts = [f"skipped steps: {', '.join(skipped)}"] if skipped else []
+    if missing:
+        parts.append(f"assets not written: {', '.join(missing)}")
+    return "; ".join(parts)
 
 
 def print_summary(settings: Settings) -> None:

@@ -209,6 +209,7 @@ PROGRESS_MARKERS = (
     "Skipping step",
     "pipeline finished",
     "pipeline FAILED",
+    "pipeline INCOMPLETE",
     "dagster - ERROR",
     "Done. PASS=",
     " on spark:",
