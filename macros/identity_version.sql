@@ -5,19 +5,6 @@
     identifiers move between customers.
 #}
 {% macro identity_version() -%}
-    {{ return(adapter.dispatch('identity_version', 'customer_profiles')()) }}
-{%- endmacro %}
-
-{% macro default__identity_version() -%}
-    {{ exceptions.raise_compiler_error('identity_version has no implementation for ' ~ target.type) }}
-{%- endmacro %}
-
-{% macro duckdb__identity_version() -%}
-    select coalesce(bit_xor(hash(identifier_key, customer_id)), 0) as identity_version
-    from {{ ref('int_identity__customer_ids') }}
-{%- endmacro %}
-
-{% macro spark__identity_version() -%}
-    select coalesce(bit_xor(xxhash64(identifier_key, customer_id)), 0) as identity_version
+    select coalesce(bit_xor({{ key_hash(['identifier_key', 'customer_id']) }}), 0) as identity_version
     from {{ ref('int_identity__customer_ids') }}
 {%- endmacro %}
