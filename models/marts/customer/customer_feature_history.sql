@@ -8,6 +8,11 @@
     Incremental: a refresh builds only the cut-offs that are new or within the lookback of
     the last build (feature_history_cutoffs; usually none, one when a month ends), after
     deleting them and those no longer wanted (feature_history_build hooks).
+
+    A few cut-offs per query (var feature_history_cutoffs_per_query): the model's query builds
+    the first ones and a post-hook inserts the rest. At a million customers, twelve cut-offs in
+    one query aggregate twelve million customer-rows at once and spill to disk; a few at a
+    time stay in memory and take about half the time (README, "Benchmark").
 #}
 {#- Spark's Parquet tables cannot delete the cut-offs being rebuilt: rebuilt in full there. #}
 {{ config(
@@ -15,17 +20,7 @@
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{% if is_incremental() %}{{ feature_history_build('delete_stale') }}{% endif %}",
-    post_hook="{{ feature_history_build('record_state') }}",
+    post_hook=["{{ feature_history_build('insert_later_batches') }}", "{{ feature_history_build('record_state') }}"],
 ) }}  {#- an exception to the marts' tables: history only grows by a month at a time #}
-{%- set to_build = feature_history_cutoffs('to_build') -%}
-
-{%- if to_build %}
-{%- set cutoffs_sql -%}
-    {%- for cutoff in to_build %}
-    select cast('{{ cutoff }}' as date) as cutoff_date{{ ' union all' if not loop.last }}
-    {%- endfor %}
-{%- endset %}
-{{ customer_features_at(cutoffs_sql) }}
-{%- else %}
-{{ customer_features_at('select cast(null as date) as cutoff_date where 1 = 0') }}
-{%- endif %}
+{%- set batches = feature_history_batches(feature_history_cutoffs('to_build')) %}
+{{ customer_features_at(feature_history_cutoffs_sql(batches[0] if batches else [])) }}
