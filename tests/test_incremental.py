@@ -17,27 +17,29 @@ NO_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
 
 def table_digests(warehouse: Path) -> dict[str, tuple[int, int]]:
-    """Row count and an order-insensitive hash of every row of every public (marts) table."""
+    """Row count and an order-insensitive hash of every row of every public table: the marts,
+    and the audit tables (quarantined rows among them)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         tables = con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            "select schema_name, table_name from duckdb_tables()"
+            " where schema_name in ('marts', 'audit') order by 1, 2"
         ).fetchall()
         digests = {}
-        for (table,) in tables:
+        for schema, table in tables:
             columns = [
                 row[0]
                 for row in con.execute(
                     "select column_name from duckdb_columns()"
-                    " where schema_name = 'marts' and table_name = ? order by column_index",
-                    [table],
+                    " where schema_name = ? and table_name = ? order by column_index",
+                    [schema, table],
                 ).fetchall()
             ]
             row = ", ".join(f'"{column}"' for column in columns)
             # sum, not xor: two identical rows must not cancel out
-            digests[table] = con.execute(
+            digests[f"{schema}.{table}"] = con.execute(
                 f"select count(*), coalesce(sum(hash(row({row})) % 1000000007), 0)"
-                f" from marts.{table}"
+                f" from {schema}.{table}"
             ).fetchone()
         return digests
     finally:
@@ -70,7 +72,7 @@ def test_an_incremental_refresh_equals_a_full_rebuild_in_every_public_table(
 ):
     refreshed, rebuilt, _ = refreshed_and_rebuilt
     from_refresh, from_scratch = table_digests(refreshed), table_digests(rebuilt)
-    assert "customer_feature_history" in from_scratch
+    assert {"marts.customer_feature_history", "audit.quarantine_rows"} <= set(from_scratch)
     assert sorted(from_refresh) == sorted(from_scratch)
     different = [t for t in from_scratch if from_refresh[t] != from_scratch[t]]
     assert different == []
@@ -80,7 +82,7 @@ def test_the_appended_day_reaches_the_public_tables(refreshed_and_rebuilt):
     """Guards the test above against comparing two copies of the old day."""
     refreshed, _, before = refreshed_and_rebuilt
     after = table_digests(refreshed)
-    assert after["customer_features"] != before["customer_features"]
+    assert after["marts.customer_features"] != before["marts.customer_features"]
     con = duckdb.connect(str(refreshed), read_only=True)
     try:
         days = con.execute(
@@ -88,9 +90,31 @@ def test_the_appended_day_reaches_the_public_tables(refreshed_and_rebuilt):
             " from intermediate.int_daily_orders_per_customer"
         ).fetchone()
         as_of = con.execute("select max(as_of_date) from marts.customer_features").fetchone()[0]
+        newest_event = con.execute(
+            "select max(cast(event_at as date)) from staging.stg_behaviour__events"
+        ).fetchone()[0]
     finally:
         con.close()
     assert days[1] == as_of
+    assert newest_event == as_of  # checked by the incremental base model
+
+
+def test_the_feature_history_is_the_same_whatever_the_cut_offs_per_query(
+    refreshed_and_rebuilt, tmp_path
+):
+    """The history is built a few cut-offs per query (the model's query, then a post-hook for
+    the rest); one query for all twelve must give the same rows."""
+    _, rebuilt, _ = refreshed_and_rebuilt
+    raw_next = rebuilt.parent.parent / "raw_next"
+    one_query = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(rebuilt, one_query)
+    dbt_build(
+        raw_next, one_query, "--select", "customer_feature_history", "--full-refresh",
+        "--vars", "{feature_history_cutoffs_per_query: 12}", *NO_TESTS,
+    )  # fmt: skip
+    batched = table_digests(rebuilt)["marts.customer_feature_history"]
+    assert batched[0] > 1_000  # a row per customer and cut-off: it was built
+    assert table_digests(one_query)["marts.customer_feature_history"] == batched
 
 
 def test_a_refresh_leaves_roll_up_days_older_than_the_lookback_alone(tmp_path, tiny_dataset):

@@ -1,0 +1,28 @@
+{#
+    The first day an incremental build of a checked base model (base_behaviour__events)
+    checks again, as a SQL date literal (empty on a full build, which checks every raw row):
+    `incremental_lookback_days` before the newest day of its usable rows, so late rows of the
+    last days are still checked, and every row quarantined as in the future then is looked at
+    again (the as_of_date has moved). Rows whose timestamp cannot be read are always checked
+    again: they have no day. Queried at compile time, so the pre-hook delete and the model's
+    filter see the same day.
+
+    Arguments: timestamp_column, the base model's parsed timestamp column.
+#}
+{% macro recheck_from(timestamp_column) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set query -%}
+        select cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(cast(' ~ timestamp_column ~ ' as date))') }} as date)
+        from {{ this }}
+        where quarantine_reason is null
+    {%- endset -%}
+    {%- set recheck_day = run_query(query).columns[0].values()[0] -%}
+    {{- return("cast('" ~ (recheck_day or '0001-01-01') ~ "' as date)") -}}
+{%- endmacro %}
+
+{#- Whether a row's timestamp (an expression) falls on or after recheck_from's day, or is unknown. #}
+{% macro is_rechecked(timestamp_expression, recheck_day) -%}
+    ({{ timestamp_expression }} is null or cast({{ timestamp_expression }} as date) >= {{ recheck_day }})
+{%- endmacro %}
