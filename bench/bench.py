@@ -142,7 +142,8 @@ def main() -> None:
         "DAGSTER_HOME": str(work / "dagster"),
         "CP_EXPORT_DIR": str(work / "exports"),
         "CP_THREADS": os.environ.get("CP_THREADS", "2"),
-        "CP_MEMORY_LIMIT": os.environ.get("CP_MEMORY_LIMIT", "8GB"),
+        "CP_DBT_THREADS": os.environ.get("CP_DBT_THREADS", "1"),
+        "CP_MEMORY_LIMIT": os.environ.get("CP_MEMORY_LIMIT", "7GB"),
     }
     cli = [PYTHON, "-m", "orchestration.cli", "run"]
     stages: dict[str, dict[str, object]] = {}
@@ -174,6 +175,7 @@ def main() -> None:
         "raw_dir": str(raw.resolve()),
         "appended_day": f"rows of {new_day} shifted by one day (bench/next_day.py)",
         "threads": env["CP_THREADS"],
+        "dbt_threads": env["CP_DBT_THREADS"],
         "memory_limit": env["CP_MEMORY_LIMIT"],
         "stages": stages,
         "full_over_floor": round(stages["full"]["seconds"] / stages["floor"]["seconds"], 2),

@@ -69,7 +69,7 @@ class Settings:
             warehouse_path=_path_from_env("CP_WAREHOUSE", "warehouse/customer_profiles.duckdb"),
             dagster_home=_path_from_env("DAGSTER_HOME", ".dagster"),
             threads=int(os.environ.get("CP_THREADS", "2")),
-            memory_limit=os.environ.get("CP_MEMORY_LIMIT", "8GB"),
+            memory_limit=os.environ.get("CP_MEMORY_LIMIT", "7GB"),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
             audiences_file=_path_from_env("CP_AUDIENCES_FILE", "audiences.yml"),
