@@ -22,6 +22,7 @@ from dagster_dbt import (
     dbt_assets,
     get_asset_key_for_model,
 )
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.project import dbt_project
@@ -61,15 +62,17 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: As
         yield from _build_on_spark(context, dbt, as_of)
         return
     build = dbt.cli(_build_args(as_of), context=context)
-    # With DuckDB these fetches wait for dbt to exit (it holds the file), then query the
-    # relations through dbt's own adapter in this process: no second DuckDB configuration.
+    # The metadata fetches below query the relations through dbt's own adapter in this
+    # process, so with DuckDB they must wait for dbt to exit (it holds the file). dagster-dbt
+    # waits in a loop that never sleeps: a whole core spun for as long as dbt ran, on a
+    # machine of two. So the events are collected first (reading dbt's output blocks), then
+    # the fetches run over the finished list.
     # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
     # which took most of the step on this project's large generated models (and cannot
     # follow the identity work tables at all).
     try:
-        for event in (
-            build.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False)
-        ):
+        events = DbtEventIterator(iter(list(build.stream())), dbt_cli_invocation=build)
+        for event in events.fetch_row_counts().fetch_column_metadata(with_column_lineage=False):
             yield _with_documented_columns(build, _with_view_row_count(build, event))
     finally:
         _close_adapter(build)
