@@ -66,16 +66,26 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: As
     # process, so with DuckDB they must wait for dbt to exit (it holds the file). dagster-dbt
     # waits in a loop that never sleeps: a whole core spun for as long as dbt ran, on a
     # machine of two. So the events are collected first (reading dbt's output blocks), then
-    # the fetches run over the finished list.
+    # the fetches run over the finished list. When dbt fails, the models it built still
+    # report (a rerun from the failure starts after them), then the step fails.
     # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
     # which took most of the step on this project's large generated models (and cannot
     # follow the identity work tables at all).
+    received: list[Any] = []
+    failure: Exception | None = None
     try:
-        events = DbtEventIterator(iter(list(build.stream())), dbt_cli_invocation=build)
+        try:
+            for event in build.stream():
+                received.append(event)
+        except Exception as error:
+            failure = error
+        events = DbtEventIterator(iter(received), dbt_cli_invocation=build)
         for event in events.fetch_row_counts().fetch_column_metadata(with_column_lineage=False):
             yield _with_documented_columns(build, _with_view_row_count(build, event))
     finally:
         _close_adapter(build)
+    if failure is not None:
+        raise failure
 
 
 def _build_args(as_of: AsOfDate) -> list[str]:
