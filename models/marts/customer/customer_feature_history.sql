@@ -10,9 +10,9 @@
     deleting them and those no longer wanted (feature_history_build hooks).
 
     A few cut-offs per query (var feature_history_cutoffs_per_query): the model's query builds
-    the first ones and a post-hook inserts the rest. At a million customers, twelve cut-offs in
-    one query aggregate twelve million customer-rows at once and spill to disk; a few at a
-    time stay in memory and take about half the time (README, "Benchmark").
+    the first ones and a post-hook inserts the rest (positionally: a test compares the rows
+    with one query's). At a million customers, twelve cut-offs in one query aggregate twelve
+    million customer-rows at once and spilled to disk for 1,241 s; three at a time, 302 s.
 #}
 {#- Spark's Parquet tables cannot delete the cut-offs being rebuilt: rebuilt in full there. #}
 {{ config(
