@@ -385,7 +385,24 @@ def read_published(published: Path, table: str) -> pd.DataFrame:
         frame = con.execute(f'select * from main."{table}"').df()
     finally:
         con.close()
+    return without_run_columns(table, frame)
+
+
+def without_run_columns(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows without the columns that only say which run wrote it."""
     return frame.drop(columns=list(RUN_SPECIFIC_COLUMNS.get(table, ())))
+
+
+def _compared(
+    table: str, left: pd.DataFrame, right: pd.DataFrame, outcome: tuple[str, str], note: str = ""
+) -> list[Difference]:
+    """compare_table, logged: a line for the table (outcome: what to say when the two are
+    equal, and when they are not), then a line per difference."""
+    found = compare_table(table, left, right)
+    log(f"  {table}: {note}{outcome[1] if found else outcome[0]}")
+    for difference in found:
+        print(f"      {difference.problem}", flush=True)
+    return found
 
 
 def compare_published(expected: Path, actual: Path) -> list[Difference]:
@@ -396,11 +413,7 @@ def compare_published(expected: Path, actual: Path) -> list[Difference]:
     differences = []
     for table in tables:
         left, right = read_published(expected, table), read_published(actual, table)
-        found = compare_table(table, left, right)
-        differences += found
-        log(f"  {table}: {len(left):,} rows, {'same' if not found else 'DIFFERENT'}")
-        for difference in found:
-            print(f"      {difference.problem}", flush=True)
+        differences += _compared(table, left, right, ("same", "DIFFERENT"), f"{len(left):,} rows, ")
     return differences
 
 
@@ -410,13 +423,8 @@ def compare_exported(published: Path, export_dir: Path) -> list[Difference]:
     differences = []
     for table, relation in published_tables(published).items():
         left = read_published(published, table)
-        right = pd.read_parquet(export_dir / f"{relation}.parquet")
-        right = right.drop(columns=list(RUN_SPECIFIC_COLUMNS.get(table, ())))
-        found = compare_table(table, left, right)
-        differences += found
-        log(f"  {table}: {'unchanged' if not found else 'CHANGED'}")
-        for difference in found:
-            print(f"      {difference.problem}", flush=True)
+        right = without_run_columns(table, pd.read_parquet(export_dir / f"{relation}.parquet"))
+        differences += _compared(table, left, right, ("unchanged", "CHANGED"))
     return differences
 
 
