@@ -1,18 +1,20 @@
-"""Derive "one more day of data" from a raw folder: `python bench/next_day.py RAW OUT`.
+"""Derive "one more day of data" from a raw folder: `python bench/next_day.py RAW OUT DAY`.
 
 OUT becomes a raw folder holding every file of RAW (symlinked, never copied or written) plus one
-new file per daily source (orders, order_items, events) with the rows of RAW's last day shifted
-by one day under fresh ids (`<id>-d1`). The other sources (customers, identity links, tickets,
-surveys, campaigns) are unchanged: a day of trade and browsing by the same people, which is what
-a nightly refresh mostly sees. The last day is the as_of_date rule's: the latest order date with
-at least 3 orders (dbt var as_of_min_daily_orders), so the new day becomes as_of_date + 1.
-Same input, same output (the rows are a deterministic function of RAW).
+new file per daily source (orders, order_items, events) with the rows of DAY shifted by one day
+under fresh ids (`<id>-d1`). The other sources (customers, identity links, tickets, surveys,
+campaigns) are unchanged: a day of trade and browsing by the same people, which is what a
+nightly refresh mostly sees. DAY is the as_of_date a build of RAW inferred (`built_as_of_date`),
+so the new day becomes
+as_of_date + 1; taking it from the build, not a copy of its rule, keeps the two from drifting.
+Same input, same output (the rows are a deterministic function of RAW and DAY).
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -23,27 +25,21 @@ sys.path.insert(0, str(ROOT))
 from orchestration.raw_contract import CONTRACT  # noqa: E402
 from orchestration.raw_files import source_files  # noqa: E402
 
-MIN_DAILY_ORDERS = 3  # dbt var as_of_min_daily_orders
 NEW_FILE = "zz-next-day.parquet"  # sorts after the generator's part files
 TS = "%Y-%m-%d %H:%M:%S"  # the generator's text timestamp format
 
 
-def last_day(con: duckdb.DuckDBPyConnection, raw: Path) -> str:
-    """The latest order date with enough orders to count as a trading day."""
-    row = con.execute(
-        f"""
-        select max(day) from (
-            select cast(try_cast(ordered_at as timestamp) as date) as day, count(*) as orders
-            from read_parquet('{raw}/orders/*.parquet', union_by_name = true)
-            group by 1
-        ) where orders >= {MIN_DAILY_ORDERS}
-        """
-    ).fetchone()
-    return row[0].isoformat()
+def built_as_of_date(warehouse: Path) -> date:
+    """The as_of_date a build of the warehouse used (read only: run it after the build)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute("select max(as_of_date) from marts.customer_features").fetchone()[0]
+    finally:
+        con.close()
 
 
-def write_next_day(raw: Path, out: Path) -> str:
-    """Link RAW's files into OUT and add the next day's rows; returns the new day."""
+def write_next_day(raw: Path, out: Path, day: date) -> None:
+    """Link RAW's files into OUT and add the rows of DAY again, one day later."""
     raw, out = raw.resolve(), out.resolve()
     if out.exists():
         shutil.rmtree(out)
@@ -54,7 +50,6 @@ def write_next_day(raw: Path, out: Path) -> str:
         for path in files:
             (out / source.name / path.name).symlink_to(path)
     con = duckdb.connect()
-    day = last_day(con, raw)
     shift = f"strftime(try_cast({{col}} as timestamp) + interval 1 day, '{TS}')"
     same_day = f"cast(try_cast({{col}} as timestamp) as date) = date '{day}'"
     orders = f"read_parquet('{raw}/orders/*.parquet', union_by_name = true)"
@@ -95,8 +90,9 @@ def write_next_day(raw: Path, out: Path) -> str:
             """
         )
     con.close()
-    return day
 
 
 if __name__ == "__main__":
-    print(f"copied the rows of {write_next_day(Path(sys.argv[1]), Path(sys.argv[2]))} + 1 day")
+    day = date.fromisoformat(sys.argv[3])
+    write_next_day(Path(sys.argv[1]), Path(sys.argv[2]), day)
+    print(f"copied the rows of {day} + 1 day")

@@ -1,5 +1,6 @@
 """Run the dbt project against a throwaway warehouse: raw views registered, then dbt."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,17 @@ DBT = str(Path(sys.executable).with_name("dbt"))
 
 def dbt_build(raw_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
     """Register raw views, then `dbt build` into `warehouse`; raises with dbt's output on failure."""
+    return run_dbt("build", raw_dir, warehouse, *args)
+
+
+def dbt_show_value(raw_dir: Path, warehouse: Path, sql: str) -> object:
+    """The first value of `sql` (dbt Jinja allowed: macros, refs) run by `dbt show`."""
+    result = run_dbt("show", raw_dir, warehouse, "--inline", sql, "--output", "json", "--quiet")
+    return next(iter(json.loads(result.stdout)["show"][0].values()))
+
+
+def run_dbt(command: str, raw_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
+    """Register raw views, then a dbt command on `warehouse`; raises with dbt's output on failure."""
     settings = Settings.from_env()
     con = duckdb.connect(str(warehouse))
     try:
@@ -32,7 +44,7 @@ def dbt_build(raw_dir: Path, warehouse: Path, *args: str) -> subprocess.Complete
     result = subprocess.run(
         [
             DBT,
-            "build",
+            command,
             "--profiles-dir",
             str(PROJECT_DIR),
             "--project-dir",
@@ -45,5 +57,7 @@ def dbt_build(raw_dir: Path, warehouse: Path, *args: str) -> subprocess.Complete
         cwd=PROJECT_DIR,
     )
     if result.returncode != 0:
-        raise AssertionError(f"dbt build failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+        raise AssertionError(
+            f"dbt {command} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        )
     return result

@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from dbtrunner import dbt_build
+from dbtrunner import dbt_build, dbt_show_value
 
 from orchestration.raw_contract import CONTRACT
 from orchestration.sampledata.cdnow import write_cdnow_orders
@@ -246,3 +246,32 @@ def test_a_shop_with_only_an_order_export_gets_value_and_lifecycle_tags(tmp_path
     as_of = features.as_of_date.iloc[0]
     placed = pd.read_parquet(raw / "orders").ordered_at.map(pd.Timestamp)
     assert features.order_count.sum() == (placed <= as_of).sum() > 0.99 * orders
+
+
+def test_as_of_date_is_the_last_trading_day_however_many_typos_date_orders_in_the_future(
+    tmp_path,
+):
+    # At a million customers, one order in a thousand with a mistyped year puts four or so
+    # orders on most days of the next three years: more than as_of_min_daily_orders (3), a
+    # sliver of a real day's. With the count alone as_of_date was three years late.
+    trading = [
+        (f"R{day:%m%d}-{n}", f"C{n}", f"{day:%Y-%m-%d} 12:00:00", 10.0, "completed")
+        for day in pd.date_range("2025-01-01", "2025-03-31")
+        for n in range(2000)
+    ]
+    typos = [
+        (f"T{day:%Y%m%d}-{n}", f"C{n}", f"{day:%Y-%m-%d} 09:00:00", 10.0, "completed")
+        for day in pd.date_range("2026-01-01", "2027-12-31")
+        for n in range(4)
+    ]
+    orders = pd.DataFrame(
+        trading + typos,
+        columns=["order_id", "customer_ref", "ordered_at", "total_amount", "status"],
+    )
+    (tmp_path / "raw" / "orders").mkdir(parents=True)
+    orders.to_parquet(tmp_path / "raw" / "orders" / "part-0.parquet", index=False)
+
+    as_of = dbt_show_value(
+        tmp_path / "raw", tmp_path / "warehouse.duckdb", "select {{ as_of_date() }} as as_of_date"
+    )
+    assert str(as_of)[:10] == "2025-03-31"

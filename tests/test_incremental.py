@@ -11,7 +11,7 @@ from dbtrunner import dbt_build
 from orchestration.settings import PROJECT_DIR
 
 sys.path.insert(0, str(PROJECT_DIR / "bench"))
-from next_day import write_next_day  # noqa: E402
+from next_day import built_as_of_date, write_next_day  # noqa: E402
 
 NO_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
@@ -54,12 +54,12 @@ def refreshed_and_rebuilt(tiny_dataset, tmp_path_factory) -> tuple[Path, Path, d
     its identifiers had), so only a rebuild with the same past gets the same ids."""
     root = tmp_path_factory.mktemp("incremental")
     raw_next = root / "raw_next"
-    write_next_day(tiny_dataset / "raw", raw_next)
     (root / "refreshed").mkdir()
     (root / "rebuilt").mkdir()
     refreshed = root / "refreshed" / "warehouse.duckdb"
     rebuilt = root / "rebuilt" / "warehouse.duckdb"
     dbt_build(tiny_dataset / "raw", refreshed, *NO_TESTS)
+    write_next_day(tiny_dataset / "raw", raw_next, built_as_of_date(refreshed))
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
     dbt_build(raw_next, refreshed, *NO_TESTS)
