@@ -63,7 +63,10 @@ def refreshed_and_rebuilt(tiny_dataset, tmp_path_factory) -> tuple[Path, Path, d
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
     dbt_build(raw_next, refreshed, *NO_TESTS)
-    dbt_build(raw_next, rebuilt, "--full-refresh", *NO_TESTS)
+    # The tag history cannot be rebuilt (it records what earlier runs saw): the rebuilt
+    # warehouse extends day D's history from its own rebuilt tags.
+    dbt_build(raw_next, rebuilt, "--full-refresh", *NO_TESTS, "customer_tag_history")
+    dbt_build(raw_next, rebuilt, "--select", "customer_tag_history", *NO_TESTS)
     return refreshed, rebuilt, before
 
 
@@ -144,3 +147,28 @@ def test_a_refresh_leaves_roll_up_days_older_than_the_lookback_alone(tmp_path, t
     rebuilt = sorted(day for day, still_marked in marked.items() if not still_marked)
     assert rebuilt == sorted(day for day in marked if (newest - day).days <= 3)
     assert sum(marked.values()) > 300  # most of the year's days kept their (marked) rows
+
+
+def test_a_refresh_at_an_inferred_as_of_date_extends_the_tag_history(refreshed_and_rebuilt):
+    """Day D's intervals survive the refresh at D+1 (as_of_date inferred both times): closed
+    at D+1 where the value changed, still open where it did not. The rewind once compared
+    with the as_of_date seen at parse time, 1970-01-01, and erased every row."""
+    refreshed, _, _ = refreshed_and_rebuilt
+    con = duckdb.connect(str(refreshed), read_only=True)
+    try:
+        as_of = con.execute("select max(as_of_date) from marts.customer_tags").fetchone()[0]
+        intervals = dict(
+            con.execute(
+                "select case when valid_from = ? then 'opened today'"
+                " when valid_to = ? then 'closed today'"
+                " when valid_to is null then 'still open' else 'closed earlier' end, count(*)"
+                " from marts.customer_tag_history group by 1",
+                [as_of, as_of],
+            ).fetchall()
+        )
+        tags = con.execute("select count(*) from marts.customer_tags").fetchone()[0]
+    finally:
+        con.close()
+    assert intervals.get("still open", 0) > 0.5 * tags, intervals  # most tags did not change
+    assert intervals.get("closed today", 0) > 0, intervals  # the new day changed some
+    assert intervals.get("still open", 0) + intervals.get("opened today", 0) == tags

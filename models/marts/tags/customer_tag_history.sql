@@ -16,7 +16,10 @@
     whole new history, and insert_overwrite replaces the table with it (docs/spark.md). #}
 {%- set rewrites_whole_table = target.type == 'spark' -%}
 {%- set previous = this.incorporate(path={'identifier': this.identifier ~ '__previous'}) -%}
-{#- hooks render when they run: `this` there is the built table (here, at parse, it is not yet) #}
+{#- Hooks render when they run: `this` there is the built table (here, at parse, it is not yet),
+    and as_of_date() there is the run's. Called out here at parse time, as_of_date() would
+    say 1970-01-01 whenever it is inferred from the data, and the rewind would erase all
+    history. #}
 {%- set previous_in_hook = "{{ this.incorporate(path={'identifier': this.identifier ~ '__previous'}) }}" -%}
 {{
     config(
@@ -28,8 +31,8 @@
             "{% if is_incremental() %}drop table if exists " ~ previous_in_hook ~ "{% endif %}",
             "{% if is_incremental() %}create table " ~ previous_in_hook ~ " as select * from {{ this }}{% endif %}",
         ] if rewrites_whole_table else [
-            "{% if is_incremental() %}delete from {{ this }} where valid_from >= " ~ as_of_date() ~ "{% endif %}",
-            "{% if is_incremental() %}update {{ this }} set valid_to = null where valid_to >= " ~ as_of_date() ~ "{% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} where valid_from >= {{ as_of_date() }}{% endif %}",
+            "{% if is_incremental() %}update {{ this }} set valid_to = null where valid_to >= {{ as_of_date() }}{% endif %}",
             "{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__forgotten_identifiers') }} where customer_id is not null){% endif %}",
         ],
         post_hook=["drop table if exists " ~ previous_in_hook] if rewrites_whole_table else [],
