@@ -5,8 +5,8 @@ new file per daily source (orders, order_items, events) with the rows of DAY shi
 under fresh ids (`<id>-d1`). The other sources (customers, identity links, tickets, surveys,
 campaigns) are unchanged: a day of trade and browsing by the same people, which is what a
 nightly refresh mostly sees. DAY is the as_of_date a build of RAW inferred (`built_as_of_date`),
-so the new day becomes
-as_of_date + 1; taking it from the build, not a copy of its rule, keeps the two from drifting.
+so the new day becomes as_of_date + 1; taking it from the build, not a copy of its rule, keeps
+the two from drifting.
 Same input, same output (the rows are a deterministic function of RAW and DAY).
 """
 

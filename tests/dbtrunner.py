@@ -25,7 +25,9 @@ def dbt_show_value(raw_dir: Path, warehouse: Path, sql: str) -> object:
     return next(iter(json.loads(result.stdout)["show"][0].values()))
 
 
-def run_dbt(command: str, raw_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess:
+def run_dbt(
+    command: str, raw_dir: Path, warehouse: Path, *args: str
+) -> subprocess.CompletedProcess:
     """Register raw views, then a dbt command on `warehouse`; raises with dbt's output on failure."""
     settings = Settings.from_env()
     con = duckdb.connect(str(warehouse))

@@ -86,13 +86,13 @@ def test_the_appended_day_reaches_the_public_tables(refreshed_and_rebuilt):
     refreshed, _, before = refreshed_and_rebuilt
     after = table_digests(refreshed)
     assert after["marts.customer_features"] != before["marts.customer_features"]
+    as_of = built_as_of_date(refreshed)
     con = duckdb.connect(str(refreshed), read_only=True)
     try:
         days = con.execute(
             "select count(distinct order_date), max(order_date)"
             " from intermediate.int_daily_orders_per_customer"
         ).fetchone()
-        as_of = con.execute("select max(as_of_date) from marts.customer_features").fetchone()[0]
         newest_event = con.execute(
             "select max(cast(event_at as date)) from staging.stg_behaviour__events"
         ).fetchone()[0]
@@ -154,9 +154,9 @@ def test_a_refresh_at_an_inferred_as_of_date_extends_the_tag_history(refreshed_a
     at D+1 where the value changed, still open where it did not. The rewind once compared
     with the as_of_date seen at parse time, 1970-01-01, and erased every row."""
     refreshed, _, _ = refreshed_and_rebuilt
+    as_of = built_as_of_date(refreshed)
     con = duckdb.connect(str(refreshed), read_only=True)
     try:
-        as_of = con.execute("select max(as_of_date) from marts.customer_tags").fetchone()[0]
         intervals = dict(
             con.execute(
                 "select case when valid_from = ? then 'opened today'"
