@@ -21,7 +21,7 @@ with cutoffs as (
 
 ),
 
-daily_orders as (
+daily_orders as {{ not_materialized() }} (
 
     select * from {{ ref('int_daily_orders_per_customer') }}
 
@@ -33,19 +33,19 @@ daily_items as (
 
 ),
 
-daily_events as (
+daily_events as {{ not_materialized() }} (
 
     select * from {{ ref('int_daily_events_per_customer') }}
 
 ),
 
-customers as (
+customers as {{ not_materialized() }} (
 
     select * from {{ ref('customer_360') }}
 
 ),
 
-customer_ids as (
+customer_ids as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity__customer_ids') }}
 

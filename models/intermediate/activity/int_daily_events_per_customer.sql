@@ -74,3 +74,4 @@ final as (
 )
 
 select * from final
+{{ stored_in_order('customer_id, event_date') }}

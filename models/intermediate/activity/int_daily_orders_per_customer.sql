@@ -105,3 +105,4 @@ final as (
 )
 
 select * from final
+{{ stored_in_order('customer_id, order_date') }}

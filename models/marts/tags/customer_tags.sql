@@ -11,7 +11,7 @@ with features as (
 
 ),
 {% for model_name in var('tag_models') %}
-{{ model_name }} as (
+{{ model_name }} as {{ not_materialized() }} (
 
     select * from {{ ref(model_name) }}
 
