@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from orchestration.ml import churn as churn_module
 from orchestration.ml.churn import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
@@ -22,6 +24,7 @@ from orchestration.ml.churn import (
     score_churn,
     time_split,
 )
+from orchestration.ml.fit_cache import fingerprint, load_fit, store_fit
 
 # One thread: small fits gain nothing from two, and lose a lot when the cores are shared.
 FAST = ChurnConfig(threads=1)
@@ -343,6 +346,41 @@ def test_the_same_rows_in_another_order_give_the_same_scores():
     first = score_churn(fit_churn(history, config), latest)
     second = score_churn(fit_churn(shuffled, config), latest)
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_stored_fit_scores_exactly_like_the_fit_it_was_stored_from(model, validation, tmp_path):
+    path = tmp_path / "model_fits" / "churn.pkl"
+    store_fit(path, "key", model.without_training_rows())
+    stored = load_fit(path, "key")
+    assert stored.scorer.split.fit.empty  # the training rows are not kept
+    pd.testing.assert_frame_equal(score_churn(stored, validation), score_churn(model, validation))
+    assert stored.metrics == model.metrics
+    assert stored.trained_through == model.trained_through
+
+
+def test_a_stored_fit_is_not_reused_under_another_key_or_from_an_unreadable_file(model, tmp_path):
+    path = tmp_path / "churn.pkl"
+    assert load_fit(path, "key") is None  # nothing stored yet
+    store_fit(path, "key", model.without_training_rows())
+    assert load_fit(path, "other key") is None
+    path.write_bytes(b"not a pickle")
+    assert load_fit(path, "key") is None
+
+
+def test_the_fit_fingerprint_ignores_row_order_and_sees_any_changed_value_or_input(history):
+    order = ["cutoff_date", "customer_id"]
+    source = Path(churn_module.__file__)
+
+    def key(rows, config=FAST):
+        return fingerprint(rows, order, config.parameters(), source)
+
+    same = key(history)
+    assert key(history.sample(frac=1.0, random_state=5)) == same
+    changed = history.copy()
+    changed.loc[changed.index[7], "recency_days"] += 1
+    assert key(changed) != same
+    assert key(history.iloc[1:]) != same
+    assert key(history, NO_RIVAL) != same
 
 
 def test_a_single_training_cutoff_calibrates_on_a_fixed_slice_of_customers():

@@ -3,6 +3,7 @@ its previous version and the warehouse usable, and the next run completes withou
 meanwhile a second writer is refused with the writing run named; and that next run, on the
 same data, publishes the same content in every public table (Python fits included)."""
 
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from crash_points import (
 )
 from published_content import content_hashes
 
+from orchestration.assets.churn import FIT_CACHE
 from orchestration.cli import EXIT_BUSY
 from orchestration.publish import (
     CURRENT_LINK,
@@ -166,6 +168,8 @@ def killed_in_dbt_then_rerun(small_dataset, small_pipeline, tmp_path_factory):
     root = tmp_path_factory.mktemp("killed")
     shutil.copy(built / "warehouse.duckdb", root / "warehouse.duckdb")
     shutil.copytree(built / "published", root / "published", symlinks=True)
+    # The churn fit kept beside the warehouse (assets/churn.py FIT_CACHE): the rerun reuses it.
+    shutil.copytree(built / FIT_CACHE.parent, root / FIT_CACHE.parent)
     database = root / "published" / DATABASE_NAME
     before = _version(database), content_hashes(database)
     env = run_env(small_dataset / "raw", root)
@@ -196,6 +200,18 @@ def killed_in_dbt_then_rerun(small_dataset, small_pipeline, tmp_path_factory):
         "second": second, "killed_pid": run.pid, "killed_run": killed_run,
         "killed_during_dbt": killed_during_dbt, "rerun": rerun, "root": root,
     }  # fmt: skip
+
+
+def test_the_rerun_on_the_same_data_reuses_the_churn_fit_instead_of_refitting(
+    killed_in_dbt_then_rerun,
+):
+    con = duckdb.connect(str(killed_in_dbt_then_rerun["root"] / "warehouse.duckdb"), read_only=True)
+    reused = con.execute(
+        "select json_extract(parameters_json, '$.fit_reused') from ml.model_runs"
+        " where model_name = 'churn' order by created_at"
+    ).fetchall()
+    con.close()
+    assert [json.loads(r[0]) for r in reused] == [False, True]
 
 
 def _version(database):

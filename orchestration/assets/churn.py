@@ -1,6 +1,7 @@
 """Churn risk: a calibrated classifier trained on the point-in-time feature history."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -9,13 +10,17 @@ from orchestration.assets.dbt import dbt_model_key, dbt_model_relation
 from orchestration.assets.model_fits import record_fit
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import warehouse_table_spec
+from orchestration.ml import churn as churn_module
 from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, score_churn
+from orchestration.ml.fit_cache import fingerprint, load_fit, store_fit
 from orchestration.ml.value import p_alive_by_cutoff
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse import hash_share_filter
 
 CHURN_TABLE = ("ml", "churn_scores")
+# The last churn fit, beside the warehouse it was trained from (orchestration/ml/fit_cache.py).
+FIT_CACHE = Path("model_fits") / "churn.pkl"
 
 
 class ChurnRunConfig(dg.Config):
@@ -86,8 +91,24 @@ def churn_scores(
         share = min(1.0, config.max_training_rows / labelled)
         training = opened.query_frame(training_query(history, labels, share))
         training["p_alive"] = p_alive_by_cutoff(training)
-        context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
-        model = fit_churn(training, churn_config)
+        # Most nights the labelled rows are the ones the last fit saw: reuse it (module notes).
+        cache = warehouse.settings().warehouse_path.parent / FIT_CACHE
+        key = fingerprint(
+            training,
+            ["cutoff_date", "customer_id"],
+            churn_config.parameters(),
+            Path(churn_module.__file__),
+        )
+        model = load_fit(cache, key)
+        reused = model is not None
+        if reused:
+            context.log.info(
+                f"reusing the last fit: its {len(training):,} training rows are unchanged"
+            )
+        else:
+            context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
+            model = fit_churn(training, churn_config)
+            store_fit(cache, key, model.without_training_rows())
         del training
 
         as_of = opened.scalar(f"select max(as_of_date) from {features}")
@@ -111,7 +132,7 @@ def churn_scores(
             # the reliability diagram, as JSON text: bin, mean predicted, observed, count
             "calibration_table": json.dumps(model.metrics["validation"]["calibration_table"]),
         },
-        parameters=model.parameters,
+        parameters={**model.parameters, "fit_reused": reused},
         data_window=(None, model.trained_through.date()),
     )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

@@ -3,9 +3,11 @@ tier, and the features that push that risk up the most, in words an account mana
 
 Plain functions, no Dagster: the asset reads the point-in-time feature history (training) and
 `customer_features` (scoring), calls `fit_churn` then `score_churn` batch by batch, writes
-`churn_scores` and records `model.metrics` / `model.parameters` in `model_runs`. The fitted
-model lives in memory only (a HistGradientBoosting model has no faithful JSON form, and the
-asset fits and scores in one step), so nothing is pickled.
+`churn_scores` and records `model.metrics` / `model.parameters` in `model_runs`. The fit is
+deterministic (rows sorted, seeds fixed), and most nights it would see the same labelled rows
+(a cut-off is added or labelled once a month), so the asset keeps the last fit on disk under a
+fingerprint of its rows, configuration and code (`orchestration/ml/fit_cache.py`) and reuses it
+when nothing changed: `ChurnModel.without_training_rows()` is what is stored.
 
 Decisions, and why
 ------------------
@@ -607,25 +609,32 @@ def _estimator(kind: str, encoding: _Encoding, config: ChurnConfig) -> Any:
 ISOTONIC_TIE_BREAK = 1e-6
 
 
-def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Callable:
+@dataclass(frozen=True)
+class Calibrator:
+    """Raw scores to observed rates: isotonic, Platt (sigmoid) or the identity ("none"). A
+    class rather than a closure, so a fitted model can be stored (`fit_cache`)."""
+
+    method: str
+    fitted: Any = None  # IsotonicRegression, LogisticRegression on the log-odds, or None
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        if self.method == "isotonic":
+            return (1.0 - ISOTONIC_TIE_BREAK) * self.fitted.predict(p) + ISOTONIC_TIE_BREAK * p
+        if self.method == "sigmoid":
+            return self.fitted.predict_proba(_logit(p))[:, 1]
+        return p
+
+
+def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
     """Map raw scores to observed rates; the identity when calibration is off."""
     if method == "none":
-        return lambda p: np.asarray(p, dtype=np.float64)
+        return Calibrator(method)
     if method == "isotonic":
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-
-        def isotonic(p: np.ndarray) -> np.ndarray:
-            p = np.asarray(p, dtype=np.float64)
-            return (1.0 - ISOTONIC_TIE_BREAK) * iso.predict(p) + ISOTONIC_TIE_BREAK * p
-
-        return isotonic
+        return Calibrator(method, iso)
     platt = LogisticRegression(C=1e6, max_iter=1_000)  # Platt scaling, effectively unpenalised
-    platt.fit(_logit(raw), y)
-
-    def sigmoid(p: np.ndarray) -> np.ndarray:
-        return platt.predict_proba(_logit(p))[:, 1]
-
-    return sigmoid
+    return Calibrator("sigmoid", platt.fit(_logit(raw), y))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -641,7 +650,7 @@ class FittedScorer:
     kind: str
     encoding: _Encoding
     estimator: Any
-    calibrator: Callable[[np.ndarray], np.ndarray]
+    calibrator: Calibrator
     reference: Mapping[str, float]  # median of each numeric column over the fit rows
     split: TimeSplit
     fit_rows: int  # after sampling
@@ -873,6 +882,14 @@ class ChurnModel:
     # Per labelled cut-off: the log-odds shift that makes the scoring model's mean probability
     # equal that cut-off's churn rate (see `seasonal_shift`).
     cutoff_offsets: Mapping[pd.Timestamp, float] = dataclasses.field(default_factory=dict)
+
+    def without_training_rows(self) -> ChurnModel:
+        """The model as stored for reuse: everything scoring and metrics need, without the
+        training frames its split keeps (tens of megabytes at a million customers)."""
+        split = self.scorer.split
+        empty = split.fit.iloc[0:0]
+        kept = dataclasses.replace(split, fit=empty, calibration=empty, validation=empty)
+        return dataclasses.replace(self, scorer=dataclasses.replace(self.scorer, split=kept))
 
     def seasonal_shift(self, scoring_date: Any) -> tuple[float, pd.Timestamp | None]:
         """Log-odds shift for scores as of `scoring_date`, and the cut-off it comes from: the
