@@ -38,7 +38,8 @@ class ChurnRunConfig(dg.Config):
 
 
 def training_query(history: str, labels: str, share: float) -> str:
-    """The labelled feature rows of about `share` of the customers (all of their cut-offs)."""
+    """The labelled feature rows of about `share` of the customers (all of their cut-offs), in
+    one order: the P(alive) baseline's sums, and so the fit's fingerprint, then never move."""
     return f"""
         select history.*, history.as_of_date as cutoff_date, labels.is_churned
         from {history} as history
@@ -46,6 +47,7 @@ def training_query(history: str, labels: str, share: float) -> str:
             on labels.customer_id = history.customer_id
             and labels.cutoff_date = history.as_of_date
         where {hash_share_filter("history.customer_id", share)}
+        order by history.as_of_date, history.customer_id
     """
 
 
