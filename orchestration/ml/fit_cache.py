@@ -50,9 +50,7 @@ def load_fit(path: Path, key: str) -> Any | None:
     try:
         with Path(path).open("rb") as file:
             stored_key, fitted = pickle.load(file)
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001  any unreadable file is a miss: refit and overwrite it
+    except Exception:  # none yet, or unreadable: a miss; the refit overwrites it
         return None
     return fitted if stored_key == key else None
 
