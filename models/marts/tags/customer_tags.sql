@@ -2,6 +2,10 @@
     One row per customer and tag as of as_of_date (long form): every tag declared with
     meta.tag in the var('tag_models') models, with its value's English name. Generated from
     that metadata, so a new tag column appears here without touching this model.
+
+    Built wide (one row per customer, a column per tag), then unpivoted: each customer's
+    tags come out, and are stored, together, which is what makes this 46-row-per-customer
+    table cheap to write, publish and diff into customer_tag_history (see macro unpivot).
 #}
 {%- set tags = tag_definitions() -%}
 
@@ -11,12 +15,21 @@ with features as (
 
 ),
 {% for model_name in var('tag_models') %}
-{{ model_name }} as {{ not_materialized() }} (
+{{ model_name }} as (
 
     select * from {{ ref(model_name) }}
 
 ),
 {% endfor %}
+tag_meta as (
+
+    {%- for tag in tags %}
+    select '{{ tag.code }}' as tag_code, '{{ tag.category }}' as tag_category, '{{ tag.source }}' as tag_source
+    {{- ' union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
 value_names as (
 
     {%- for tag in tags if tag['values'] %}
@@ -29,18 +42,26 @@ value_names as (
 
 ),
 
+wide as (
+
+    select
+        features.customer_id,
+        {%- for tag in tags %}
+        cast({{ tag.model }}.{{ tag.code }} as {{ dbt.type_string() }}) as {{ tag.code }},
+        {%- endfor %}
+        features.as_of_date
+
+    from features
+    {%- for model_name in var('tag_models') %}
+    left join {{ model_name }} on {{ model_name }}.customer_id = features.customer_id
+    {%- endfor %}
+
+),
+
+{#- a customer without a row in a tag model has none of its tags: unpivot drops nulls #}
 long as (
 
-    {%- for tag in tags %}
-    select
-        customer_id,
-        '{{ tag.code }}' as tag_code,
-        '{{ tag.category }}' as tag_category,
-        '{{ tag.source }}' as tag_source,
-        cast({{ tag.code }} as {{ dbt.type_string() }}) as tag_value
-    from {{ tag.model }}
-    {{- ' union all' if not loop.last }}
-    {%- endfor %}
+    {{ unpivot('wide', tags | map(attribute='code') | list, 'tag_code', 'tag_value') }}
 
 ),
 
@@ -52,12 +73,12 @@ final as (
         long.tag_value,
         {#- open value sets (cities, brands) are names already #}
         coalesce(value_names.tag_value_en, long.tag_value) as tag_value_en,
-        long.tag_category,
-        long.tag_source,
-        features.as_of_date
+        tag_meta.tag_category,
+        tag_meta.tag_source,
+        long.as_of_date
 
     from long
-    inner join features on features.customer_id = long.customer_id
+    inner join tag_meta on tag_meta.tag_code = long.tag_code
     left join value_names
         on value_names.tag_code = long.tag_code
         and value_names.tag_value = long.tag_value
