@@ -113,6 +113,33 @@ def test_the_asset_graph_connects_raw_files_through_staging_to_marts(built):
     assert customer_360.group_name == "marts"
 
 
+def test_dbt_materialisations_carry_row_counts_and_documented_column_schemas(built):
+    """What the UI shows on a dbt model's or seed's page, views included: its row count and
+    its columns as the warehouse has them, each with its yml description."""
+    import dagster as dg
+    from dagster_dbt import get_asset_key_for_model
+
+    from orchestration.assets.dbt import dbt_models
+
+    root, _ = built
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    with dg.DagsterInstance.from_config(str(root / "dagster")) as instance:
+        for model, relation in [
+            ("customer_360", "marts.customer_360"),  # a table
+            ("stg_commerce__orders", "staging.stg_commerce__orders"),  # a view
+            ("enum_mappings", "reference.enum_mappings"),  # a seed
+        ]:
+            key = get_asset_key_for_model([dbt_models], model)
+            metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
+            rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+            assert rows > 0 and metadata["dagster/row_count"].value == rows, model
+            columns = metadata["dagster/column_schema"].value.columns
+            described = con.execute(f"describe {relation}").fetchall()
+            assert [(c.name, c.type) for c in columns] == [(r[0], r[1]) for r in described]
+            assert all(c.description for c in columns), f"{model}: a column has no description"
+    con.close()
+
+
 def test_dbt_sources_declare_exactly_the_raw_contract():
     declared = {}
     for path in (PROJECT_DIR / "models").rglob("*__sources.yml"):

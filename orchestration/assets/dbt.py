@@ -22,11 +22,10 @@ from dagster_dbt import (
     dbt_assets,
     get_asset_key_for_model,
 )
-from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.project import dbt_project
-from orchestration.resources import AsOfDate
+from orchestration.resources import AsOfDate, WarehouseResource
 from orchestration.settings import Settings
 from orchestration.spark import stop_spark_session, wait_for_metastore
 
@@ -56,34 +55,32 @@ translator = CustomerProfilesTranslator(
     dagster_dbt_translator=translator,
     pool=WAREHOUSE_POOL,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, as_of: AsOfDate):
+def dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    as_of: AsOfDate,
+    warehouse: WarehouseResource,
+):
     """Build the dbt models and run their tests (tests report as asset checks)."""
     if Settings.from_env().target == "spark":
         yield from _build_on_spark(context, dbt, as_of)
         return
     build = dbt.cli(_build_args(as_of), context=context)
-    # The metadata fetches below query the relations through dbt's own adapter in this
-    # process, so with DuckDB they must wait for dbt to exit (it holds the file). dagster-dbt
-    # waits in a loop that never sleeps: a whole core spun for as long as dbt ran, on a
-    # machine of two. So the events are collected first (reading dbt's output blocks), then
-    # the fetches run over the finished list. When dbt fails, the models it built still
+    # Each built relation's row count and column schema are read once dbt has exited (it
+    # holds the DuckDB file while it runs), so its events are collected first (reading its
+    # output blocks). They are read on one connection of this process, not with dagster-dbt's
+    # fetch_row_counts / fetch_column_metadata: those start a dbt adapter in this process
+    # (loading every macro) and send each query through it, which cost about 1 s per dbt
+    # step, 7 s in the main one, on any data size. When dbt fails, the models it built still
     # report (a rerun from the failure starts after them), then the step fails.
-    # Column schemas, not column lineage: lineage re-parses every compiled model with sqlglot,
-    # which took most of the step on this project's large generated models (and cannot
-    # follow the identity work tables at all).
     received: list[Any] = []
     failure: Exception | None = None
     try:
-        try:
-            for event in build.stream():
-                received.append(event)
-        except Exception as error:
-            failure = error
-        events = DbtEventIterator(iter(received), dbt_cli_invocation=build)
-        for event in events.fetch_row_counts().fetch_column_metadata(with_column_lineage=False):
-            yield _with_documented_columns(build, _with_view_row_count(build, event))
-    finally:
-        _close_adapter(build)
+        for event in build.stream():
+            received.append(event)
+    except Exception as error:
+        failure = error
+    yield from _with_warehouse_metadata(build, received, warehouse)
     if failure is not None:
         raise failure
 
@@ -92,24 +89,6 @@ def _build_args(as_of: AsOfDate) -> list[str]:
     """`dbt build`, with `--vars` only when the run sets some (see AsOfDate.dbt_vars)."""
     variables = as_of.dbt_vars()
     return ["build", *(["--vars", json.dumps(variables)] if variables else [])]
-
-
-def _close_adapter(invocation: DbtCliInvocation) -> None:
-    """Close the warehouse the fetches above opened through dbt's adapter in this process.
-
-    Steps share one process (jobs.warehouse_writer_executor), and dbt-duckdb keeps its
-    database open at class level after its connections are released: left open, the next
-    step's dbt (a subprocess) or Python model would find the file locked.
-    """
-    adapter = invocation.adapter
-    if adapter is None:
-        return
-    adapter.cleanup_connections()
-    manager = type(adapter.connections)
-    environment = getattr(manager, "_ENV", None)
-    if environment is not None:
-        environment.close()
-        manager.close_all_connections()
 
 
 def _build_on_spark(
@@ -135,46 +114,60 @@ def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | No
     return invocation.manifest["nodes"].get(getattr(unique_id, "text", unique_id))
 
 
-def _with_view_row_count(invocation: DbtCliInvocation, event: Any) -> Any:
-    """Row counts for views too: dagster-dbt counts tables only, and this project's views
-    (staging) are projections over Parquet, which DuckDB counts from the file footers."""
+def _built_node(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | None:
+    """The model or seed a materialisation event reports, if it left a relation."""
     if not isinstance(event, dg.Output | dg.AssetMaterialization):
-        return event
+        return None
     node = _node_of(invocation, event)
-    if node is None or "dagster/row_count" in event.metadata or invocation.adapter is None:
-        return event
-    if node["config"].get("materialized") != "view":
-        return event
-    adapter = invocation.adapter
-    try:
-        with adapter.connection_named(f"row_count_{node['unique_id']}"):
-            _, table = adapter.execute(f"select count(*) from {node['relation_name']}", fetch=True)
-    except Exception as exc:  # metadata is a nicety: never fail a build over it
-        dg.get_dagster_logger().warning(f"row count of {node['relation_name']} failed: {exc}")
-        return event
-    return event.with_metadata({**event.metadata, "dagster/row_count": int(table[0][0])})
+    if node is None or node["config"].get("materialized") == "ephemeral":
+        return None
+    return node
 
 
-def _with_documented_columns(invocation: DbtCliInvocation, event: Any) -> Any:
-    """Put the yml column descriptions back on the column schema read from the warehouse,
-    so the UI shows each column's type *and* meaning on every materialisation."""
-    schema = getattr(event, "metadata", {}).get("dagster/column_schema")
-    node = _node_of(invocation, event) if schema is not None else None
-    if node is None:
-        return event
+def _with_warehouse_metadata(
+    invocation: DbtCliInvocation, events: list[Any], warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """The events, each model's and seed's with its row count and its column schema as the
+    warehouse has it (views counted too). Metadata is a nicety: a relation that cannot be
+    read is logged and reported without it, never failing the build."""
+    built = {
+        node["unique_id"]: node for node in (_built_node(invocation, e) for e in events) if node
+    }
+    described: dict[str, dict[str, Any]] = {}
+    if built:
+        with warehouse.open(read_only=True) as opened:
+            for unique_id, node in built.items():
+                relation = f"{node['schema']}.{node.get('alias') or node['name']}"
+                try:
+                    described[unique_id] = {
+                        "dagster/row_count": int(opened.scalar(f"select count(*) from {relation}")),
+                        "dagster/column_schema": _documented_schema(node, opened.columns(relation)),
+                    }
+                except Exception as exc:
+                    dg.get_dagster_logger().warning(f"metadata of {relation} failed: {exc}")
+    for event in events:
+        node = _built_node(invocation, event)
+        if node is not None and node["unique_id"] in described:
+            event = event.with_metadata({**event.metadata, **described[node["unique_id"]]})
+        yield event
+
+
+def _documented_schema(
+    node: Mapping[str, Any], columns: list[tuple[str, str]]
+) -> dg.TableSchemaMetadataValue:
+    """The columns as the warehouse has them, with the yml descriptions, so the UI shows each
+    column's type *and* meaning on every materialisation."""
     documented = {name.lower(): c.get("description") for name, c in node["columns"].items()}
-    columns = [
-        dg.TableColumn(
-            name=column.name,
-            type=column.type,
-            description=column.description or documented.get(column.name.lower()) or None,
-            constraints=column.constraints,
-            tags=column.tags,
+    return dg.MetadataValue.table_schema(
+        dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=name, type=kind, description=documented.get(name.lower()) or None
+                )
+                for name, kind in columns
+            ]
         )
-        for column in schema.schema.columns
-    ]
-    described = dg.MetadataValue.table_schema(dg.TableSchema(columns=columns))
-    return event.with_metadata({**event.metadata, "dagster/column_schema": described})
+    )
 
 
 def dbt_model_key(model_name: str) -> dg.AssetKey:
