@@ -81,7 +81,7 @@ def per_k(features: pd.DataFrame, persona: pd.Series, config: SegmentConfig) -> 
             "k": k,
             "silhouette": model.metrics["silhouette_sample"],
             "calinski_harabasz": calinski_harabasz_score(Z, lab),
-            "bic": _criterion("bic", Z, lab, inertia, len(Z)),
+            "bic": _criterion("bic", Z, lab, inertia),
             "ari": ari(model, features, persona),
         })  # fmt: skip
     return pd.DataFrame(rows).set_index("k")

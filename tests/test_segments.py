@@ -12,6 +12,7 @@ import pytest
 from orchestration.ml.segments import (
     DEFAULT_FEATURES,
     SegmentConfig,
+    _silhouettes,
     assign_frame,
     assign_segments,
     fit_segments,
@@ -312,3 +313,19 @@ def test_a_cohort_feature_that_barely_varies_is_dropped_not_standardised_into_a_
     model = fit_segments(frame, FAST)
     assert "tenure_days" not in model.features
     assert "tenure_days (log spread 0.02" in model.metrics["features_dropped"]
+
+
+def test_silhouettes_of_many_labellings_equal_scikit_learns_one_by_one():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(3)
+    Z = np.vstack([rng.normal(c, 1.0, size=(700, 5)) for c in (0.0, 3.0, 6.0)])
+    labelings = [KMeans(k, n_init=1, random_state=0).fit(Z).labels_ for k in (2, 3, 7)]
+    singleton = labelings[1].copy()
+    singleton[0] = 9  # a cluster of one row, and labels 3-8 unused
+    labelings.append(singleton)
+    scores = _silhouettes(Z, [*labelings, np.zeros(len(Z), dtype=int)], chunk_rows=333)
+    expected = [silhouette_score(Z, labels) for labels in labelings]
+    np.testing.assert_allclose(scores[:-1], expected, rtol=1e-9)
+    assert scores[-1] == -1.0  # one cluster: no silhouette

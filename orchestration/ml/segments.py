@@ -66,17 +66,16 @@ now give another name.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from sklearn import config_context
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
-from sklearn.metrics import calinski_harabasz_score, silhouette_score
+from sklearn.metrics import calinski_harabasz_score, pairwise_distances
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -451,16 +450,53 @@ def _hash_order(ids: pd.Series, random_state: int) -> np.ndarray:
 # ---- fitting --------------------------------------------------------------------------------
 
 
-def _criterion(name: str, Z: np.ndarray, labels: np.ndarray, inertia: float, m: int) -> float:
-    """Higher is better for every criterion; `m` rows of Z (the head) feed silhouette."""
-    k = int(labels.max()) + 1
+def _criteria(name: str, Z: np.ndarray, fits: Sequence[KMeans], m: int) -> list[float]:
+    """Each fit's criterion, higher is better for every one; `m` rows of Z (the head) feed
+    silhouette, computed for all fits in one pass over their distances."""
     if name == "silhouette":
-        sub = labels[:m]
-        if len(np.unique(sub)) < 2:
-            return -1.0
-        # scikit-learn's default 1 GB of distance chunks would dominate the fit's memory.
-        with config_context(working_memory=128):
-            return float(silhouette_score(Z[:m], sub))
+        return _silhouettes(Z[:m], [fit.labels_[:m] for fit in fits])
+    return [_criterion(name, Z, fit.labels_, fit.inertia_) for fit in fits]
+
+
+def _silhouettes(
+    Z: np.ndarray, labelings: Sequence[np.ndarray], chunk_rows: int = 1000
+) -> list[float]:
+    """scikit-learn's silhouette_score of each labelling of the rows of Z (-1 for fewer than
+    two clusters), with the pairwise distances computed once for all of them: silhouette_score
+    computes them again per call, which made seven candidate k 4.4 of a 5 s fit on 10k rows.
+    Distances are made `chunk_rows` rows at a time (80 MB at 10k rows) and summed per cluster
+    by one matrix product per labelling."""
+    n = len(Z)
+    members = [np.eye(int(labels.max()) + 1)[labels] for labels in labelings]  # n x k one-hot
+    sums = [np.empty(m.shape) for m in members]  # distance from each row to each cluster
+    for start in range(0, n, chunk_rows):
+        distances = pairwise_distances(Z[start : start + chunk_rows], Z)
+        for one_hot, summed in zip(members, sums, strict=True):
+            summed[start : start + chunk_rows] = distances @ one_hot
+    scores = []
+    rows = np.arange(n)
+    for labels, one_hot, summed in zip(labelings, members, sums, strict=True):
+        sizes = one_hot.sum(axis=0)
+        if np.count_nonzero(sizes) < 2:
+            scores.append(-1.0)
+            continue
+        own = sizes[labels]
+        inner = summed[rows, labels] / np.maximum(own - 1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            other = summed / sizes
+        other[:, sizes == 0] = np.inf
+        other[rows, labels] = np.inf
+        nearest = other.min(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coefficient = (nearest - inner) / np.maximum(inner, nearest)
+        coefficient[own == 1] = 0.0  # a cluster of one scores 0, as in scikit-learn
+        scores.append(float(np.nan_to_num(coefficient).mean()))
+    return scores
+
+
+def _criterion(name: str, Z: np.ndarray, labels: np.ndarray, inertia: float) -> float:
+    """Calinski-Harabasz or the k-means BIC of one fit; higher is better."""
+    k = int(labels.max()) + 1
     if name == "calinski_harabasz":
         return float(calinski_harabasz_score(Z, labels))
     # X-means BIC (Pelleg & Moore 2000) for spherical clusters of shared variance.
@@ -577,10 +613,9 @@ def fit_segments(
 
     # ---- k: the best fresh fit, unless a warm start from the previous model is about as good
     fits: dict[int, KMeans] = {}
-    values: dict[int, float] = {}
     for k in range(config.k_min, config.k_max + 1):
         fits[k] = _kmeans(config, k).fit(Z)
-        values[k] = _criterion(config.criterion, Z, fits[k].labels_, fits[k].inertia_, m)
+    values = dict(zip(fits, _criteria(config.criterion, Z, list(fits.values()), m), strict=True))
     best_k = max(values, key=lambda k: (values[k], -k))
     chosen, chosen_by = fits[best_k], "best_criterion"
     metrics: dict[str, float | int | str | bool | None] = {}
@@ -592,7 +627,7 @@ def fit_segments(
             mapped = None  # too little in common to call any segment the same
         elif config.warm_start and config.k_min <= prev_k <= config.k_max:
             warm = _kmeans(config, prev_k, init=mapped).fit(Z)
-            warm_value = _criterion(config.criterion, Z, warm.labels_, warm.inertia_, m)
+            (warm_value,) = _criteria(config.criterion, Z, [warm], m)
             metrics["warm_start_criterion"] = warm_value
             if values[best_k] - warm_value <= config.k_switch_margin * abs(warm_value):
                 chosen, chosen_by = warm, "warm_start"
@@ -639,7 +674,7 @@ def fit_segments(
     silhouette = (
         values[k]
         if config.criterion == "silhouette" and chosen_by == "best_criterion"
-        else _criterion("silhouette", Z, labels, chosen.inertia_, m)
+        else _criteria("silhouette", Z, [chosen], m)[0]
     )
     metrics |= {f"{config.criterion}_k{kk}": v for kk, v in values.items()}
     metrics |= {f"inertia_k{kk}": float(f.inertia_) for kk, f in fits.items()}
