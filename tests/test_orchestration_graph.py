@@ -5,10 +5,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster_dbt import get_asset_key_for_model
 
-from orchestration.assets.dbt import dbt_model_key, dbt_models, translator
+from orchestration.assets.dbt import dbt_model_key, dbt_models, relation_metadata, translator
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_files, raw_sources
 from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY, warehouse_table_of
 from orchestration.definitions import defs
@@ -16,6 +17,7 @@ from orchestration.instance import INSTANCE_CONFIG, ensure_instance
 from orchestration.jobs import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 from orchestration.project import dbt_project
 from orchestration.raw_contract import CONTRACT
+from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 
 
@@ -187,3 +189,22 @@ def test_an_as_of_date_that_is_not_a_date_is_refused():
 
     with pytest.raises(ValueError, match="as_of_date"):
         AsOfDate(as_of_date="31/12/2025")
+
+
+def test_metadata_a_relation_cannot_give_is_left_out_and_never_fails_the_build(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts; create table marts.kept as select * from range(2) t(a)")
+    con.close()
+    documented = {"a": {"description": "a number"}}
+    nodes = {
+        f"model.p.{name}": {"schema": "marts", "name": name, "columns": documented}
+        for name in ("kept", "never_built")
+    }
+    described = relation_metadata(nodes, WarehouseResource(warehouse_path=str(path)))
+    assert list(described) == ["model.p.kept"]
+    assert described["model.p.kept"]["dagster/row_count"] == 2
+    (column,) = described["model.p.kept"]["dagster/column_schema"].schema.columns
+    assert (column.name, column.type, column.description) == ("a", "BIGINT", "a number")
+    missing = WarehouseResource(warehouse_path=str(tmp_path / "no_such.duckdb"))
+    assert relation_metadata(nodes, missing) == {}

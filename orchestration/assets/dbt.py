@@ -128,15 +128,30 @@ def _with_warehouse_metadata(
     invocation: DbtCliInvocation, events: list[Any], warehouse: WarehouseResource
 ) -> Iterator[Any]:
     """The events, each model's and seed's with its row count and its column schema as the
-    warehouse has it (views counted too). Metadata is a nicety: a relation that cannot be
-    read is logged and reported without it, never failing the build."""
+    warehouse has it (views counted too)."""
     built = {
         node["unique_id"]: node for node in (_built_node(invocation, e) for e in events) if node
     }
+    described = relation_metadata(built, warehouse)
+    for event in events:
+        node = _built_node(invocation, event)
+        if node is not None and node["unique_id"] in described:
+            event = event.with_metadata({**event.metadata, **described[node["unique_id"]]})
+        yield event
+
+
+def relation_metadata(
+    nodes: Mapping[str, Mapping[str, Any]], warehouse: WarehouseResource
+) -> dict[str, dict[str, Any]]:
+    """Row count and documented column schema of each node's relation, by unique_id. Metadata
+    is a nicety: what cannot be read is logged and left out, never failing the build."""
     described: dict[str, dict[str, Any]] = {}
-    if built:
+    if not nodes:
+        return described
+    log = dg.get_dagster_logger()
+    try:
         with warehouse.open(read_only=True) as opened:
-            for unique_id, node in built.items():
+            for unique_id, node in nodes.items():
                 relation = f"{node['schema']}.{node.get('alias') or node['name']}"
                 try:
                     described[unique_id] = {
@@ -144,12 +159,10 @@ def _with_warehouse_metadata(
                         "dagster/column_schema": _documented_schema(node, opened.columns(relation)),
                     }
                 except Exception as exc:
-                    dg.get_dagster_logger().warning(f"metadata of {relation} failed: {exc}")
-    for event in events:
-        node = _built_node(invocation, event)
-        if node is not None and node["unique_id"] in described:
-            event = event.with_metadata({**event.metadata, **described[node["unique_id"]]})
-        yield event
+                    log.warning(f"no row count or column schema for {relation}: {exc}")
+    except Exception as exc:
+        log.warning(f"no row counts or column schemas: the warehouse did not open: {exc}")
+    return described
 
 
 def _documented_schema(
