@@ -114,6 +114,11 @@ def _node_of(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | No
     return invocation.manifest["nodes"].get(getattr(unique_id, "text", unique_id))
 
 
+def _relation(node: Mapping[str, Any]) -> str:
+    """`schema.table` of a model or seed, without the database (named after the file)."""
+    return f"{node['schema']}.{node.get('alias') or node['name']}"
+
+
 def _built_node(invocation: DbtCliInvocation, event: Any) -> Mapping[str, Any] | None:
     """The model or seed a materialisation event reports, if it left a relation."""
     if not isinstance(event, dg.Output | dg.AssetMaterialization):
@@ -152,7 +157,7 @@ def relation_metadata(
     try:
         with warehouse.open(read_only=True) as opened:
             for unique_id, node in nodes.items():
-                relation = f"{node['schema']}.{node.get('alias') or node['name']}"
+                relation = _relation(node)
                 try:
                     described[unique_id] = {
                         "dagster/row_count": int(opened.scalar(f"select count(*) from {relation}")),
@@ -192,7 +197,7 @@ def dbt_model_relation(model_name: str) -> str:
     """The `schema.table` a dbt model builds, from the manifest, for a Python asset to read."""
     for node in _manifest()["nodes"].values():
         if node["resource_type"] == "model" and node["name"] == model_name:
-            return f"{node['schema']}.{node.get('alias') or node['name']}"
+            return _relation(node)
     raise KeyError(f"the dbt manifest has no model {model_name!r}")
 
 
