@@ -617,7 +617,7 @@ def fit_segments(
         fits[k] = _kmeans(config, k).fit(Z)
     values = dict(zip(fits, _criteria(config.criterion, Z, list(fits.values()), m), strict=True))
     best_k = max(values, key=lambda k: (values[k], -k))
-    chosen, chosen_by = fits[best_k], "best_criterion"
+    chosen, chosen_by, chosen_value = fits[best_k], "best_criterion", values[best_k]
     metrics: dict[str, float | int | str | bool | None] = {}
     mapped = shared = None
     if previous is not None:
@@ -630,7 +630,7 @@ def fit_segments(
             (warm_value,) = _criteria(config.criterion, Z, [warm], m)
             metrics["warm_start_criterion"] = warm_value
             if values[best_k] - warm_value <= config.k_switch_margin * abs(warm_value):
-                chosen, chosen_by = warm, "warm_start"
+                chosen, chosen_by, chosen_value = warm, "warm_start", warm_value
     centers, labels = chosen.cluster_centers_, chosen.labels_
     k = len(centers)
     shares = np.bincount(labels, minlength=k) / len(labels)
@@ -672,8 +672,8 @@ def fit_segments(
 
     # ---- metrics for model_runs: flat numbers and short strings --------------------------
     silhouette = (
-        values[k]
-        if config.criterion == "silhouette" and chosen_by == "best_criterion"
+        chosen_value
+        if config.criterion == "silhouette"
         else _criteria("silhouette", Z, [chosen], m)[0]
     )
     metrics |= {f"{config.criterion}_k{kk}": v for kk, v in values.items()}
