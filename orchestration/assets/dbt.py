@@ -134,12 +134,9 @@ def _with_warehouse_metadata(
 ) -> Iterator[Any]:
     """The events, each model's and seed's with its row count and its column schema as the
     warehouse has it (views counted too)."""
-    built = {
-        node["unique_id"]: node for node in (_built_node(invocation, e) for e in events) if node
-    }
-    described = relation_metadata(built, warehouse)
-    for event in events:
-        node = _built_node(invocation, event)
+    nodes = [_built_node(invocation, event) for event in events]
+    described = relation_metadata({n["unique_id"]: n for n in nodes if n}, warehouse)
+    for event, node in zip(events, nodes, strict=True):
         if node is not None and node["unique_id"] in described:
             event = event.with_metadata({**event.metadata, **described[node["unique_id"]]})
         yield event
