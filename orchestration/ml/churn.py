@@ -294,8 +294,9 @@ class ChurnConfig:
     importance_rows: int = 50_000
     # Churn is defined for customers with an order: rows below 1 here are left unscored.
     eligibility_column: str | None = "order_count"
-    # OpenMP threads for fitting; None = every core. On a 2-core machine shared with other
-    # jobs, 1 thread fit 6x faster than 2 (spinning OpenMP barriers, measured).
+    # OpenMP threads for fitting; None = every core. On a quiet 2-core machine 2 threads fit
+    # in 70-75% of the time of 1 (10k to 1M customers); on one shared with other jobs, 1 fit
+    # 6x faster than 2 (spinning OpenMP barriers): give the threads the model really has.
     threads: int | None = None
     # OpenMP threads for scoring; None = every core. Prediction splits the rows, with no
     # barrier per tree node: 200k customers of the 1M benchmark scored (with reasons) in
