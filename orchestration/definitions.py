@@ -1,7 +1,6 @@
 """The one Dagster code location: raw files -> raw views -> dbt -> (Python models) -> dbt -> publish."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.audiences import audiences
 from orchestration.assets.churn import churn_scores
@@ -12,7 +11,7 @@ from orchestration.assets.segments import customer_segments
 from orchestration.assets.value import customer_value
 from orchestration.jobs import full_build, warehouse_writer_executor
 from orchestration.project import dbt_project
-from orchestration.resources import AsOfDate, WarehouseResource
+from orchestration.resources import AsOfDate, DbtCli, WarehouseResource
 from orchestration.schedules import daily_refresh
 from orchestration.sensors import raw_files_sensor
 
@@ -34,7 +33,7 @@ defs = dg.Definitions(
     # Ad-hoc materialisations from the UI take the warehouse writer lock too, like full_build.
     executor=warehouse_writer_executor,
     resources={
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCli(project_dir=dbt_project),
         "warehouse": WarehouseResource(),
         "as_of": AsOfDate(),
     },

@@ -1,13 +1,17 @@
 """The Dagster code location: one connected graph, single writer, schedule and run config."""
 
+import importlib.metadata
+import inspect
 import json
 from datetime import datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dbt import get_asset_key_for_model
+from dagster_dbt import DbtCliResource, get_asset_key_for_model
+from packaging.version import Version
 
 from orchestration.assets.dbt import dbt_model_key, dbt_models, relation_metadata, translator
 from orchestration.assets.raw import WAREHOUSE_POOL, raw_files, raw_sources
@@ -17,7 +21,7 @@ from orchestration.instance import INSTANCE_CONFIG, ensure_instance
 from orchestration.jobs import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
 from orchestration.project import dbt_project
 from orchestration.raw_contract import CONTRACT
-from orchestration.resources import WarehouseResource
+from orchestration.resources import DbtCli, WarehouseResource
 from orchestration.settings import Settings
 
 
@@ -208,3 +212,17 @@ def test_metadata_a_relation_cannot_give_is_left_out_and_never_fails_the_build(t
     assert (column.name, column.type, column.description) == ("a", "BIGINT", "a number")
     missing = WarehouseResource(warehouse_path=str(tmp_path / "no_such.duckdb"))
     assert relation_metadata(nodes, missing) == {}
+
+
+def test_the_dbt_resource_skips_only_start_up_work_the_dbt_steps_never_use():
+    """DbtCli overrides two private members of dagster-dbt. Should an upgrade rename them, the
+    overrides would silently stop saving anything: check that dagster-dbt still has and uses
+    them, and that the shortcut gives the version `dbt --version` gives."""
+    assert isinstance(DbtCliResource.__dict__.get("_cli_version"), cached_property)
+    assert callable(DbtCliResource.__dict__.get("_initialize_dbt_core_adapter"))
+    assert "_initialize_dbt_core_adapter(" in inspect.getsource(DbtCliResource.cli)
+    dbt = defs.resources["dbt"]
+    assert isinstance(dbt, DbtCli)
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None
+    from_cli = DbtCliResource(project_dir=dbt.project_dir)._cli_version  # runs `dbt --version`
+    assert dbt._cli_version == from_cli == Version(importlib.metadata.version("dbt-core"))
