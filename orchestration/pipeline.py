@@ -22,13 +22,6 @@ SUMMARY_TABLES = (
 )
 
 
-def prepare_dbt_manifest() -> None:
-    """Parse the dbt project so Dagster can load it (the manifest is not committed)."""
-    from orchestration.project import dbt_project
-
-    dbt_project.preparer.prepare(dbt_project)
-
-
 def full_build_job() -> dg.JobDefinition:
     """Every asset, in dependency order, after observing the raw folders (see jobs.py)."""
     from orchestration.definitions import defs
@@ -49,8 +42,10 @@ def materialize_all(
     settings.export()
     ensure_instance(settings)
     holder = LockHolder.this_process("customer-profiles run")
+    from orchestration.project import prepare_manifest  # reads the settings just exported
+
     with hold_warehouse(settings.warehouse_path, holder, lock, say=_say):
-        prepare_dbt_manifest()
+        prepare_manifest()
         return _execute_full_build(settings, as_of_date)
 
 

@@ -19,9 +19,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Parse the dbt project before collection: test modules load the Dagster Definitions,
     which read the manifest at import, and a clean clone has none (a stale one would hide
     new models)."""
-    from orchestration.pipeline import prepare_dbt_manifest
+    from orchestration.project import prepare_manifest
 
-    prepare_dbt_manifest()
+    prepare_manifest()
 
 
 @pytest.fixture(scope="session")

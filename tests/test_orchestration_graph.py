@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dbt import DbtCliResource, get_asset_key_for_model
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, get_asset_key_for_model
 from packaging.version import Version
 
 from orchestration.assets.dbt import dbt_model_key, dbt_models, relation_metadata, translator
@@ -19,7 +19,7 @@ from orchestration.assets.tables import OUTSIDE_WAREHOUSE_KEY, warehouse_table_o
 from orchestration.definitions import defs
 from orchestration.instance import INSTANCE_CONFIG, ensure_instance
 from orchestration.jobs import WAREHOUSE_WRITER_TAG, WAREHOUSE_WRITER_VALUE
-from orchestration.project import dbt_project
+from orchestration.project import ManifestPreparer, dbt_project
 from orchestration.raw_contract import CONTRACT
 from orchestration.resources import DbtCli, WarehouseResource
 from orchestration.settings import Settings
@@ -215,12 +215,18 @@ def test_metadata_a_relation_cannot_give_is_left_out_and_never_fails_the_build(t
 
 
 def test_the_dbt_resource_skips_only_start_up_work_the_dbt_steps_never_use():
-    """DbtCli overrides two private members of dagster-dbt. Should an upgrade rename them, the
-    overrides would silently stop saving anything: check that dagster-dbt still has and uses
-    them, and that the shortcut gives the version `dbt --version` gives."""
+    """DbtCli and ManifestPreparer override private members of dagster-dbt. Should an upgrade
+    rename them, the overrides would silently stop saving anything (or the preparer stop
+    marking seeds stale): check that dagster-dbt still has and uses them, and that the
+    shortcut gives the version `dbt --version` gives."""
     assert isinstance(DbtCliResource.__dict__.get("_cli_version"), cached_property)
     assert callable(DbtCliResource.__dict__.get("_initialize_dbt_core_adapter"))
     assert "_initialize_dbt_core_adapter(" in inspect.getsource(DbtCliResource.cli)
+    assert "self._prepare_manifest" in inspect.getsource(DagsterDbtProjectPreparer.prepare)
+    assert "_invalidate_seeds_in_partial_parse(" in inspect.getsource(
+        DagsterDbtProjectPreparer._prepare_manifest
+    )
+    assert issubclass(ManifestPreparer, DagsterDbtProjectPreparer)
     dbt = defs.resources["dbt"]
     assert isinstance(dbt, DbtCli)
     assert dbt._initialize_dbt_core_adapter(["build"]) is None
