@@ -1,4 +1,4 @@
-"""Dagster resources: the one way assets reach the warehouse."""
+"""Dagster resources: the one way assets reach the warehouse, the run's as-of date, and dbt."""
 
 import importlib.metadata
 from collections.abc import Iterator, Sequence
