@@ -5,6 +5,6 @@
     identifiers move between customers.
 #}
 {% macro identity_version() -%}
-    select coalesce(bit_xor({{ key_hash(['identifier_key', 'customer_id']) }}), 0) as identity_version
+    select coalesce({{ set_fingerprint(['identifier_key', 'customer_id']) }}, 0) as identity_version
     from {{ ref('int_identity__customer_ids') }}
 {%- endmacro %}

@@ -174,3 +174,46 @@ def _email_key(warehouse) -> str:
         warehouse,
         "select buyer_id_value from staging.stg_commerce__orders where order_id = 'SO6'",
     )[0][0]
+
+
+def test_a_merge_that_renames_a_customer_reaches_the_incremental_roll_ups(tmp_path):
+    """Two members (周八's two accounts), each a member id and a phone, ordered in March; a
+    third customer ordered in June, so March lies outside the roll-ups' lookback. Then a
+    link shows the two accounts are one person. Whichever id survives, the other's two
+    identifiers change id together; the identity version must still change (an xor of
+    per-row hashes once cancelled exactly this), so the roll-ups are rebuilt and the
+    survivor's features count both orders."""
+    raw = tmp_path / "raw"
+    _write(raw, "customers", [
+        _crm("M5", "crm", "周八", "13500135005"),
+        _crm("M6", "crm", "周八", "13500135006"),
+        _crm("M7", "crm", "吴九", None),
+    ])  # fmt: skip
+    _write(raw, "orders", [
+        _order("SO51", customer_ref="M5", day="2025-03-01"),
+        _order("SO61", customer_ref="M6", day="2025-03-02"),
+        _order("SO71", customer_ref="M7", day="2025-06-01"),
+    ])  # fmt: skip
+    warehouse = tmp_path / "warehouse.duckdb"
+    select = ("--select", "+customer_features", "--exclude", "resource_type:test")
+    dbt_build(raw, warehouse, *AS_OF, *select)
+    before = _ids(warehouse)
+    assert before["member_id:M5"] != before["member_id:M6"]
+
+    _write(raw, "identity_links", [_link("member_id", "M5", "member_id", "M6")])
+    dbt_build(raw, warehouse, *AS_OF, *select)
+    after = _ids(warehouse)
+    survivor = after["member_id:M5"]
+    assert after["member_id:M6"] == survivor
+    renamed = sorted(key for key in before if after[key] != before[key])
+    assert len(renamed) == 2  # one account's member id and phone: the case that cancelled
+    orders = _query(
+        warehouse,
+        "select customer_id, sum(orders_placed) from intermediate.int_daily_orders_per_customer"
+        " group by 1 order by 2 desc, 1",
+    )
+    assert orders == [(survivor, 2), (after["member_id:M7"], 1)]
+    assert _query(
+        warehouse,
+        f"select order_count from marts.customer_features where customer_id = '{survivor}'",
+    ) == [(2,)]
