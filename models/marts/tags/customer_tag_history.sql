@@ -39,7 +39,9 @@
     )
 }}
 
-with current_tags as (
+{#- current_tags and open_intervals are each read twice (fingerprints, then the changed
+    customers' tags): not copied first (macro not_materialized). #}
+with current_tags as {{ not_materialized() }} (
 
     select customer_id, tag_code, tag_value, as_of_date from {{ ref('customer_tags') }}
 
@@ -69,23 +71,66 @@ recorded as (
 ),
 {%- else %}
 
-recorded as (
+recorded as {{ not_materialized() }} (
 
     select * from {{ this }}
 
 ),
 {%- endif %}
 
-open_intervals as (
+open_intervals as {{ not_materialized() }} (
 
     select * from recorded
     where valid_to is null
 
 ),
 
-{#- One full outer join finds both sides of every change (a tag whose value changed, a tag
-    new to the customer, one the customer lost). At a million customers (46 million tags)
-    it took 13 s where a left join from each side took 53 s. #}
+{#- Most customers' tags are yesterday's (at a million customers, 85 thousand of a million
+    changed any tag on an ordinary night). A fingerprint of each customer's tag set (macro
+    set_fingerprint, and the tag count) finds the customers that changed in two aggregates,
+    and only their tags are compared one by one. A change goes unrecorded only if two tag sets
+    of one customer share the 64-bit fingerprint, a chance of about 2^-64. -#}
+current_fingerprints as (
+
+    select
+        customer_id,
+        count(*) as tags,
+        {{ set_fingerprint(['tag_code', 'tag_value']) }} as fingerprint
+
+    from current_tags
+    group by 1
+
+),
+
+open_fingerprints as (
+
+    select
+        customer_id,
+        count(*) as tags,
+        {{ set_fingerprint(['tag_code', 'tag_value']) }} as fingerprint
+
+    from open_intervals
+    group by 1
+
+),
+
+changed_customers as (
+
+    select coalesce(current_fingerprints.customer_id, open_fingerprints.customer_id) as customer_id
+
+    from current_fingerprints
+    full outer join open_fingerprints
+        on open_fingerprints.customer_id = current_fingerprints.customer_id
+    where open_fingerprints.customer_id is null
+        or current_fingerprints.customer_id is null
+        or open_fingerprints.tags != current_fingerprints.tags
+        or open_fingerprints.fingerprint != current_fingerprints.fingerprint
+
+),
+
+{#- One full outer join over the changed customers finds both sides of every change (a tag
+    whose value changed, a tag new to the customer, one the customer lost): at a million
+    customers it took 13 s over all of them where a left join from each side took 53 s. #}
 changes as (
 
     select
@@ -98,8 +143,14 @@ changes as (
         open_intervals.tag_value as open_tag_value,
         open_intervals.valid_from as open_valid_from
 
-    from current_tags
-    full outer join open_intervals
+    from (
+        select * from current_tags
+        where customer_id in (select customer_id from changed_customers)
+    ) as current_tags
+    full outer join (
+        select * from open_intervals
+        where customer_id in (select customer_id from changed_customers)
+    ) as open_intervals
         on open_intervals.customer_id = current_tags.customer_id
         and open_intervals.tag_code = current_tags.tag_code
     where open_intervals.customer_id is null
