@@ -2,7 +2,8 @@
 
 OUT becomes a raw folder holding every file of RAW (symlinked, never copied or written) plus one
 new file per daily source (orders, order_items, events) with the rows of DAY shifted by one day
-under fresh ids (`<id>-d1`). The other sources (customers, identity links, tickets, surveys,
+under fresh ids (`<id>-d1`), in a file named by the new day. OUT can be the RAW of
+another call: one more night. The other sources (customers, identity links, tickets, surveys,
 campaigns) are unchanged: a day of trade and browsing by the same people, which is what a
 nightly refresh mostly sees. DAY is the as_of_date a build of RAW inferred (`built_as_of_date`),
 so the new day becomes as_of_date + 1; taking it from the build, not a copy of its rule, keeps
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 from orchestration.raw_contract import CONTRACT  # noqa: E402
 from orchestration.raw_files import source_files  # noqa: E402
 
-NEW_FILE = "zz-next-day.parquet"  # sorts after the generator's part files
 TS = "%Y-%m-%d %H:%M:%S"  # the generator's text timestamp format
 
 
@@ -41,6 +41,9 @@ def built_as_of_date(warehouse: Path) -> date:
 def write_next_day(raw: Path, out: Path, day: date) -> None:
     """Link RAW's files into OUT and add the rows of DAY again, one day later."""
     raw, out = raw.resolve(), out.resolve()
+    # Named by the new day, after the generator's part files: a folder made by an earlier call
+    # can be RAW again (one more night), and its files are links this call must not write through.
+    new_file = f"zz-next-{day + timedelta(days=1)}.parquet"
     if out.exists():
         shutil.rmtree(out)
     for source in CONTRACT.sources:
@@ -60,7 +63,7 @@ def write_next_day(raw: Path, out: Path, day: date) -> None:
                 order_id || '-d1' as order_id, {shift.format(col="ordered_at")} as ordered_at
             )
             from {orders} where {same_day.format(col="ordered_at")}
-        ) to '{out}/orders/{NEW_FILE}' (format parquet)
+        ) to '{out}/orders/{new_file}' (format parquet)
         """
     )
     if (out / "order_items").exists():
@@ -72,7 +75,7 @@ def write_next_day(raw: Path, out: Path, day: date) -> None:
                 where items.order_id in (
                     select order_id from {orders} where {same_day.format(col="ordered_at")}
                 )
-            ) to '{out}/order_items/{NEW_FILE}' (format parquet)
+            ) to '{out}/order_items/{new_file}' (format parquet)
             """
         )
     if (out / "events").exists():
@@ -86,7 +89,7 @@ def write_next_day(raw: Path, out: Path, day: date) -> None:
                 )
                 from read_parquet('{raw}/events/*.parquet', union_by_name = true)
                 where {same_day.format(col="event_at")}
-            ) to '{out}/events/{NEW_FILE}' (format parquet)
+            ) to '{out}/events/{new_file}' (format parquet)
             """
         )
     con.close()
