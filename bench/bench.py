@@ -6,8 +6,11 @@ the peak RSS of the largest process in the step's tree):
 1. floor: one DuckDB pass that reads every raw event and order once and aggregates per customer
    identifier, the least work any profile build must do;
 2. full: `customer-profiles run` (every asset: dbt, the Python models, publish) on a new warehouse;
-3. incremental: the same command on the same warehouse after one more day of data
-   (bench/next_day.py), which the incremental dbt models pick up without rebuilding history.
+3. incremental: the same command on the same warehouse after one more day of data, which the
+   incremental dbt models pick up without rebuilding history. The full build reads the
+   export made at the end of the day before the data's last day (bench/cut_off.py), the
+   refresh the whole data: a real night, with that day's new members and the devices it
+   stitches to known ones.
 
 Data is generated once per scale under bench/data/<scale>/raw (seed 42) and reused; at scale l an
 existing dataset can be linked in with --raw. Writes bench/results/<scale>.json and prints a
@@ -32,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cut_off import built_as_of_date, generated_last_day, write_cut_off  # noqa: E402
 from dbt_profile import latest_run_id, slowest_dbt_nodes, step_seconds  # noqa: E402
-from next_day import built_as_of_date, write_next_day  # noqa: E402  (bench/ is on sys.path)
 
 SCALES = {"s": 10_000, "m": 100_000, "l": 1_000_000}
 PYTHON = sys.executable
@@ -129,7 +132,7 @@ def main() -> None:
 
     data = ROOT / "bench" / "data" / args.scale
     raw = ensure_raw(args.scale, data, args.raw)
-    raw_next = data / "raw_next"
+    raw_prev = data / "raw_prev"
     work = data / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -161,27 +164,29 @@ def main() -> None:
     print(f"[{time.strftime('%H:%M:%S')}] floor (load {load()})", flush=True)
     stages["floor"] = timed("floor", floor_cmd, env, work / "floor.log")
     print(f"[{time.strftime('%H:%M:%S')}] full build (load {load()})", flush=True)
-    stages["full"] = timed("full", cli, {**env, "CP_RAW_DIR": str(raw)}, work / "full.log")
+    last_day = generated_last_day(raw)
+    write_cut_off(raw, raw_prev, last_day - timedelta(days=1))
+    stages["full"] = timed("full", cli, {**env, "CP_RAW_DIR": str(raw_prev)}, work / "full.log")
     stages["full"].update(run_profile(Path(env["DAGSTER_HOME"])))
-    # The new day repeats the day the full build was computed as of, one day later.
     as_of = built_as_of_date(work / "warehouse.duckdb")
     stages["full"]["as_of_date"] = as_of.isoformat()
-    write_next_day(raw, raw_next, as_of)
-    print(f"[{time.strftime('%H:%M:%S')}] incremental +{as_of} (load {load()})", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] incremental +{last_day} (load {load()})", flush=True)
     stages["incremental"] = timed(
-        "incremental", cli, {**env, "CP_RAW_DIR": str(raw_next)}, work / "incremental.log"
+        "incremental", cli, {**env, "CP_RAW_DIR": str(raw)}, work / "incremental.log"
     )
     stages["incremental"].update(run_profile(Path(env["DAGSTER_HOME"])))
     refreshed_as_of = built_as_of_date(work / "warehouse.duckdb")
     stages["incremental"]["as_of_date"] = refreshed_as_of.isoformat()
-    if refreshed_as_of != as_of + timedelta(days=1):
-        raise SystemExit(f"the refresh ran as of {refreshed_as_of}, not the day after {as_of}")
+    if (as_of, refreshed_as_of) != (last_day - timedelta(days=1), last_day):
+        raise SystemExit(
+            f"the builds ran as of {as_of} and {refreshed_as_of}, not {last_day} - 1 day and {last_day}"
+        )
 
     result = {
         "scale": args.scale,
         "customers": SCALES[args.scale],
         "raw_dir": str(raw.resolve()),
-        "appended_day": f"rows of {as_of} shifted by one day (bench/next_day.py)",
+        "appended_day": f"the data's last day, {last_day} (bench/cut_off.py)",
         "threads": env["CP_THREADS"],
         "dbt_threads": env["CP_DBT_THREADS"],
         "memory_limit": env["CP_MEMORY_LIMIT"],

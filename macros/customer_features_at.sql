@@ -9,9 +9,13 @@
     A customer appears at a cut-off once first seen on or before it (registration, order or
     event); windows are the last N days up to and including the cut-off.
 
-    Arguments: cutoffs_sql, a query with one column, cutoff_date.
+    Arguments: cutoffs_sql, a query with one column, cutoff_date; customers_sql (optional), a
+    query with one column, customer_id: the customers to compute (all when empty). A
+    customer's rows depend only on that customer's data and on the category prices, which
+    are everyone's, so computing a few customers gives the rows computing all would.
 #}
-{% macro customer_features_at(cutoffs_sql) -%}
+{% macro customer_features_at(cutoffs_sql, customers_sql='') -%}
+{%- set only_listed = 'where customer_id in (' ~ customers_sql ~ ')' if customers_sql else '' -%}
 {%- set channels = var('sales_channels') -%}
 {%- set dayparts = var('dayparts').keys() | list -%}
 {%- set weekdays = range(1, 8) | list -%}
@@ -24,30 +28,35 @@ with cutoffs as (
 daily_orders as {{ not_materialized() }} (
 
     select * from {{ ref('int_daily_orders_per_customer') }}
+    {{ only_listed }}
 
 ),
 
 daily_items as (
 
     select * from {{ ref('int_daily_items_per_customer') }}
+    {{ only_listed }}
 
 ),
 
 daily_events as {{ not_materialized() }} (
 
     select * from {{ ref('int_daily_events_per_customer') }}
+    {{ only_listed }}
 
 ),
 
 customers as {{ not_materialized() }} (
 
     select * from {{ ref('customer_360') }}
+    {{ only_listed }}
 
 ),
 
 customer_ids as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity__customer_ids') }}
+    {{ only_listed }}
 
 ),
 
@@ -194,19 +203,20 @@ items_before_cutoff as (
 
 ),
 
-{#- What a unit of each category cost on average, over every customer's lines up to the
-    cut-off: the yardstick for where in a category's price range a customer buys. #}
+{#- What a unit of each category cost on average, over every order line up to the cut-off:
+    the yardstick for where in a category's price range a customer buys. #}
 category_prices as (
 
     select
-        cutoff_date,
-        category_name,
+        cutoffs.cutoff_date,
+        daily_category_sales.category_name,
         {#- fixed-point, so the sums over it below are exact and do not depend on the order
             the engine adds rows in (a float here made rebuilds differ in the last bits) #}
-        cast(sum(item_spend) / nullif(sum(units), 0) as {{ dbt.type_numeric() }}) as category_unit_price
+        cast(sum(daily_category_sales.item_spend) / nullif(sum(daily_category_sales.units), 0) as {{ dbt.type_numeric() }}) as category_unit_price
 
-    from items_before_cutoff
-    where category_name != 'unknown'
+    from {{ ref('int_daily_category_sales') }} as daily_category_sales
+    inner join cutoffs on daily_category_sales.order_date <= cutoffs.cutoff_date
+    where daily_category_sales.category_name != 'unknown'
     group by 1, 2
 
 ),

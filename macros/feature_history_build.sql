@@ -1,13 +1,16 @@
 {#
-    Hooks of customer_feature_history. feature_history_build('delete_stale') (pre-hook,
-    incremental builds) deletes the cut-offs about to be rebuilt and those no longer wanted;
-    feature_history_build('insert_later_batches') (post-hook) builds the cut-offs the model's
-    query left for later: every wanted cut-off not in the table yet, a batch per query;
-    feature_history_build('record_state') (post-hook) records the build's as_of_date and
-    identity version in the state table, for the next build's choice of cut-offs (nothing
-    when the model is a table, as on Spark, which rebuilds every cut-off on every run).
+    Hooks of customer_feature_history, in the order they run:
+    - 'delete_stale' (pre-hook, incremental builds): deletes the cut-offs about to be rebuilt,
+      those no longer wanted, and every row of the customers whose identifiers changed
+      (identity_refresh 'changed');
+    - 'redo_changed_customers' (pre-hook): computes those customers again at the cut-offs
+      kept (the model's query rebuilds the others for everyone);
+    - 'insert_later_batches' (post-hook): builds the cut-offs the model's query left for
+      later: every wanted cut-off not in the table yet, a batch per query;
+    - 'record_state' (post-hook): records the build's as_of_date and identity version
+      (record_build_state), for the next build's choice of cut-offs.
 
-    Arguments: step, 'delete_stale', 'insert_later_batches' or 'record_state'.
+    Arguments: step, one of the four above.
 #}
 {% macro feature_history_build(step) -%}
     {%- if not execute -%}
@@ -16,11 +19,29 @@
     {%- if step == 'delete_stale' -%}
         {%- set keep = feature_history_cutoffs('all') -%}
         {%- set rebuild = feature_history_cutoffs('to_build') -%}
+        {%- set changed = feature_history_changed_customers() -%}
         delete from {{ this }}
         where as_of_date not in ({{ feature_history_dates(keep) }})
         {%- if rebuild %}
             or as_of_date in ({{ feature_history_dates(rebuild) }})
         {%- endif %}
+        {%- if changed %}
+            or customer_id in ({{ changed }})
+        {%- endif %}
+    {%- elif step == 'redo_changed_customers' -%}
+        {%- set changed = feature_history_changed_customers() -%}
+        {%- set rebuild = feature_history_cutoffs('to_build') -%}
+        {%- set kept = [] -%}
+        {%- for cutoff in feature_history_cutoffs('all') if cutoff not in rebuild -%}
+            {%- do kept.append(cutoff) -%}
+        {%- endfor -%}
+        {%- if changed and kept -%}
+            {{- log(this.identifier ~ ': the customers whose identifiers or member record changed, at ' ~ kept | length ~ ' kept cut-offs', info=True) -}}
+            {%- for batch in feature_history_batches(kept) -%}
+                {%- do run_query('insert into ' ~ this ~ ' select * from (' ~ customer_features_at(feature_history_cutoffs_sql(batch), changed) ~ ') as changed_customers') -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {{- return('') -}}
     {%- elif step == 'insert_later_batches' -%}
         {%- set built = run_query('select distinct cast(as_of_date as ' ~ dbt.type_string() ~ ') from ' ~ this).columns[0].values() -%}
         {%- set missing = [] -%}
@@ -33,14 +54,11 @@
             {%- do run_query('insert into ' ~ this ~ ' select * from (' ~ customer_features_at(feature_history_cutoffs_sql(batch)) ~ ') as cutoff_batch') -%}
         {%- endfor -%}
         {{- return('') -}}
-    {%- elif step == 'record_state' and config.get('materialized') != 'incremental' -%}
-        {#- rebuilt in full on every run (Spark): no next build reads the state #}
-        {{- return('') -}}
     {%- elif step == 'record_state' -%}
-        {%- set state = api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__build_state') -%}
-        create or replace table {{ state }} as
-        select {{ as_of_date() }} as built_as_of_date, identity_version
-        from ({{ identity_version() }}) as current_identity
+        {%- if config.get('materialized') == 'incremental' -%}
+            {%- do run_query('create or replace table ' ~ feature_history_built_customers(as_relation=false) ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
+        {%- endif -%}
+        {{ record_build_state(as_of_date() ~ ' as built_as_of_date') }}
     {%- else -%}
         {{- exceptions.raise_compiler_error('feature_history_build: unknown step ' ~ step) -}}
     {%- endif -%}
@@ -64,4 +82,52 @@
     {%- else %}
     select cast(null as date) as cutoff_date where 1 = 0
     {%- endfor %}
+{%- endmacro %}
+
+{#- The member-record fields of customer_360 that customer_features_at reads (first seen, age):
+    a change in them (a record arriving or corrected) changes a customer's history at every
+    cut-off without any identifier moving. #}
+{% macro feature_history_member_fields() -%}
+    {{- return(['registered_at', 'birth_date']) -}}
+{%- endmacro %}
+
+{#- The table of those fields per customer as the last build read them (record_state), or
+    none before it exists; as_relation=false: its name, existing or not. #}
+{% macro feature_history_built_customers(as_relation=true) -%}
+    {%- set name = this.identifier ~ '__built_customers' -%}
+    {%- if not as_relation -%}
+        {{- return(api.Relation.create(database=this.database, schema='intermediate', identifier=name)) -}}
+    {%- endif -%}
+    {{- return(adapter.get_relation(this.database, 'intermediate', name)) -}}
+{%- endmacro %}
+
+{#- A query for the customers whose history must be recomputed at every kept cut-off: those
+    whose identifiers changed (activity_changed_customers) or whose member fields did since
+    the last build. Empty before feature_history_built_customers exists (every cut-off is
+    then rebuilt: feature_history_cutoffs). #}
+{% macro feature_history_changed_customers() -%}
+    {%- set built = feature_history_built_customers() -%}
+    {%- if built is none -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set identity = activity_changed_customers() -%}
+    {%- set fields = 'customer_id, ' ~ feature_history_member_fields() | join(', ') -%}
+    {%- set query -%}
+        select customer_id from (
+            select {{ fields }} from {{ ref('customer_360') }}
+            except
+            select {{ fields }} from {{ built }}
+        ) as gained
+        union
+        select customer_id from (
+            select {{ fields }} from {{ built }}
+            except
+            select {{ fields }} from {{ ref('customer_360') }}
+        ) as lost
+        {%- if identity %}
+        union
+        {{ identity }}
+        {%- endif %}
+    {%- endset -%}
+    {{- return(query) -}}
 {%- endmacro %}

@@ -2,11 +2,12 @@
     The cut-offs of customer_feature_history, as ISO date strings, oldest first (empty at parse
     time). which='all': every cut-off the table should hold: the var feature_history_cutoffs,
     or the last day of each of the feature_history_months months before as_of_date's month.
-    which='to_build': the ones this build computes: all on a full build, or when the identity
-    mapping changed since the last build (rows under stale customer_ids); otherwise the ones
-    not yet in the table plus those within incremental_lookback_days of the as_of_date the
-    table was last built at (their data may have grown since). The last build's as_of_date and
-    identity version live in the state table that customer_feature_history's post-hook writes.
+    which='to_build': the ones this build computes for every customer: all on a full build, or
+    when identity_refresh says 'rebuild' or the member fields of the last build are unknown;
+    otherwise the ones not yet in the table plus those within incremental_lookback_days of the
+    as_of_date the table was last built at (their data may have grown since). The customers
+    whose identifiers or member record changed are recomputed at the other cut-offs too
+    (feature_history_build). The last build's as_of_date lives in the model's build_state.
 #}
 {% macro feature_history_cutoffs(which='all') -%}
     {%- if not execute -%}
@@ -29,25 +30,17 @@
         select cast({{ expression }} as date) as cutoff_date{{ ' union all' if not loop.last }}
         {%- endfor %}
     {%- endset -%}
-    {%- set state = feature_history_state() -%}
-    {%- if which == 'all' or not is_incremental() or state is none -%}
+    {%- set state = build_state() -%}
+    {%- if which == 'all' or identity_refresh() == 'rebuild' or feature_history_built_customers() is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
         {%- set query -%}
             with cutoffs as ({{ all_cutoffs }}),
-            built as (select * from {{ state }}),
-            current_identity as ({{ identity_version() }}),
-            identity_changed as (
-                select count(*) > 0 as changed
-                from built cross join current_identity
-                where built.identity_version != current_identity.identity_version
-            )
+            built as (select * from {{ state }})
             select distinct cast(cutoffs.cutoff_date as {{ dbt.type_string() }})
             from cutoffs
             cross join built
-            cross join identity_changed
-            where identity_changed.changed
-                or cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
+            where cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
                 or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'built.built_as_of_date') }}
             order by 1
         {%- endset -%}

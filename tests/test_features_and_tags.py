@@ -1,5 +1,6 @@
 """Features, the tag system and tag history on generated and real (CDNOW) data."""
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -9,27 +10,17 @@ import pytest
 import yaml
 from dbtrunner import dbt_build, dbt_show_value
 
-from orchestration.raw_contract import CONTRACT
 from orchestration.sampledata.cdnow import write_cdnow_orders
 from orchestration.settings import PROJECT_DIR
+
+sys.path.insert(0, str(PROJECT_DIR / "bench"))
+from cut_off import write_cut_off  # noqa: E402
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 FIRST_RUN = date(2025, 11, 30)  # the tag-history test's first as_of_date ...
 SECOND_RUN = date(2025, 12, 31)  # ... and its second, the small dataset's last day
 CUTOFF = date(2025, 6, 30)  # a feature-history cut-off (a month end) for the leakage test
 MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
-
-# Per raw source: the column saying when a row happened, and later-dated columns that must
-# be blanked when the world is cut off at a date (a ticket resolved after it was not yet).
-EVENT_TIME = {
-    "customers": ("registered_at", ("updated_at",)),  # an update after it was not made yet
-    "identity_links": ("observed_at", ()),
-    "orders": ("ordered_at", ()),
-    "events": ("event_at", ()),
-    "support_tickets": ("opened_at", ("resolved_at", "satisfaction")),
-    "campaign_touches": ("sent_at", ("opened_at", "clicked_at")),
-    "surveys": ("answered_at", ()),
-}
 
 
 def _as_of(day: date) -> tuple[str, str]:
@@ -58,51 +49,11 @@ def two_runs(small_dataset, tmp_path_factory):
     return warehouse
 
 
-def _cut_off(raw: Path, out: Path, day: date) -> None:
-    """Copy raw data as the world looked at the end of `day`: later rows gone, later fields blank."""
-    con = duckdb.connect()
-    end = f"cast('{day}' as date) + interval 1 day"
-    for source in CONTRACT.sources:
-        files = sorted((raw / source.name).glob("*.parquet"))
-        if not files:
-            continue
-        relation = f"read_parquet({[str(f) for f in files]}, union_by_name = true)"
-        columns = [r[0] for r in con.execute(f"describe select * from {relation}").fetchall()]
-        when, later = EVENT_TIME.get(source.name, (None, ()))
-        select = []
-        for column in columns:
-            if column in later:
-                stamp = later[0]
-                select.append(
-                    f'case when try_cast("{stamp}" as timestamp) >= {end} then null'
-                    f' else "{column}" end as "{column}"'
-                )
-            else:
-                select.append(f'"{column}"')
-        where = (
-            f"where try_cast({when} as timestamp) is null or try_cast({when} as timestamp) < {end}"
-        )
-        if source.name == "order_items":  # lines of orders that were not placed yet
-            orders = f"read_parquet('{raw / 'orders'}/*.parquet', union_by_name = true)"
-            where = (
-                f"where order_id not in (select order_id from {orders}"
-                f" where try_cast(ordered_at as timestamp) >= {end} and order_id is not null)"
-            )
-        elif when is None:
-            where = ""
-        (out / source.name).mkdir(parents=True)
-        con.execute(
-            f"copy (select {', '.join(select)} from {relation} {where})"
-            f" to '{out / source.name / 'part-0.parquet'}' (format parquet)"
-        )
-    con.close()
-
-
 def test_features_at_a_cutoff_do_not_change_when_every_later_row_is_deleted(
     two_runs, small_dataset, tmp_path
 ):
     raw = tmp_path / "raw"
-    _cut_off(small_dataset / "raw", raw, CUTOFF)
+    write_cut_off(small_dataset / "raw", raw, CUTOFF)
     truncated = tmp_path / "truncated.duckdb"
     dbt_build(raw, truncated, *_as_of(CUTOFF), "--select", "+customer_features", *MODELS_ONLY[:2])
 

@@ -2,16 +2,17 @@
 
 import shutil
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from dbtrunner import dbt_build
+from dbtrunner import dbt_build, dbt_show_value
 
 from orchestration.settings import PROJECT_DIR
 
 sys.path.insert(0, str(PROJECT_DIR / "bench"))
-from next_day import built_as_of_date, write_next_day  # noqa: E402
+from cut_off import built_as_of_date, write_cut_off  # noqa: E402
 
 NO_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
@@ -47,26 +48,37 @@ def table_digests(warehouse: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def refreshed_and_rebuilt(tiny_dataset, tmp_path_factory) -> tuple[Path, Path, dict]:
-    """Day D built, then refreshed with day D+1; and a copy of day D rebuilt in full at D+1
-    (--full-refresh: every incremental model from scratch). Both start from the D warehouse
-    because customer ids are stable across builds (int_identity__customer_ids keeps the ids
-    its identifiers had), so only a rebuild with the same past gets the same ids."""
+def day_before(tiny_dataset, tmp_path_factory) -> Path:
+    """The tiny data as exported at the end of the day before its as_of_date."""
+    root = tmp_path_factory.mktemp("day_before")
+    raw = tiny_dataset / "raw"
+    day = dbt_show_value(raw, root / "probe.duckdb", "select {{ as_of_date() }} - 1")
+    write_cut_off(raw, root / "raw", date.fromisoformat(str(day)))
+    return root / "raw"
+
+
+@pytest.fixture(scope="module")
+def refreshed_and_rebuilt(tiny_dataset, day_before, tmp_path_factory) -> tuple[Path, Path, dict]:
+    """Built on the export of the day before the data's as_of_date D, then refreshed with D:
+    D's orders and events, and its new members and the devices it stitches to known ones, so
+    identifiers move between customers. And a copy of the D - 1 warehouse rebuilt in full at D
+    (--full-refresh: every incremental model from scratch). Both start from the D - 1
+    warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
+    the ids its identifiers had), so only a rebuild with the same past gets the same ids."""
     root = tmp_path_factory.mktemp("incremental")
-    raw_next = root / "raw_next"
+    raw = tiny_dataset / "raw"
     (root / "refreshed").mkdir()
     (root / "rebuilt").mkdir()
     refreshed = root / "refreshed" / "warehouse.duckdb"
     rebuilt = root / "rebuilt" / "warehouse.duckdb"
-    dbt_build(tiny_dataset / "raw", refreshed, *NO_TESTS)
-    write_next_day(tiny_dataset / "raw", raw_next, built_as_of_date(refreshed))
+    dbt_build(day_before, refreshed, *NO_TESTS)
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
-    dbt_build(raw_next, refreshed, *NO_TESTS)
+    dbt_build(raw, refreshed, *NO_TESTS)
     # The tag history cannot be rebuilt (it records what earlier runs saw): the rebuilt
-    # warehouse extends day D's history from its own rebuilt tags.
-    dbt_build(raw_next, rebuilt, "--full-refresh", *NO_TESTS, "customer_tag_history")
-    dbt_build(raw_next, rebuilt, "--select", "customer_tag_history", *NO_TESTS)
+    # warehouse extends day D - 1's history from its own rebuilt tags.
+    dbt_build(raw, rebuilt, "--full-refresh", *NO_TESTS, "customer_tag_history")
+    dbt_build(raw, rebuilt, "--select", "customer_tag_history", *NO_TESTS)
     return refreshed, rebuilt, before
 
 
@@ -103,16 +115,16 @@ def test_the_appended_day_reaches_the_public_tables(refreshed_and_rebuilt):
 
 
 def test_the_feature_history_is_the_same_whatever_the_cut_offs_per_query(
-    refreshed_and_rebuilt, tmp_path
+    refreshed_and_rebuilt, tiny_dataset, tmp_path
 ):
     """The history is built a few cut-offs per query (the model's query, then a post-hook for
     the rest); one query for all twelve must give the same rows."""
     _, rebuilt, _ = refreshed_and_rebuilt
-    raw_next = rebuilt.parent.parent / "raw_next"
+    raw = tiny_dataset / "raw"
     one_query = tmp_path / "warehouse.duckdb"
     shutil.copyfile(rebuilt, one_query)
     dbt_build(
-        raw_next, one_query, "--select", "customer_feature_history", "--full-refresh",
+        raw, one_query, "--select", "customer_feature_history", "--full-refresh",
         "--vars", "{feature_history_cutoffs_per_query: 12}", *NO_TESTS,
     )  # fmt: skip
     batched = table_digests(rebuilt)["marts.customer_feature_history"]
@@ -172,3 +184,50 @@ def test_a_refresh_at_an_inferred_as_of_date_extends_the_tag_history(refreshed_a
     assert intervals.get("still open", 0) > 0.5 * tags, intervals  # most tags did not change
     assert intervals.get("closed today", 0) > 0, intervals  # the new day changed some
     assert intervals.get("still open", 0) + intervals.get("opened today", 0) == tags
+
+
+def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_changed(
+    tmp_path, tiny_dataset, day_before
+):
+    """A planted mark on every roll-up row and feature-history row before the last day: after
+    the refresh, rows older than the lookback keep it exactly for the customers whose
+    identifiers did not change; those that changed (the day's new members, stitched devices,
+    merges) are recomputed in full. So the refresh did not rebuild from scratch, and the
+    comparison with a full rebuild above covers the targeted path."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    select = ("--select", "+customer_feature_history", *NO_TESTS)
+    dbt_build(day_before, warehouse, *select)
+    marks = {
+        "intermediate.int_daily_orders_per_customer": ("orders_placed", "order_date"),
+        "intermediate.int_daily_events_per_customer": ("events", "event_date"),
+        "intermediate.int_daily_items_per_customer": ("units", "order_date"),
+        "marts.customer_feature_history": ("order_count", "as_of_date"),
+    }
+    con = duckdb.connect(str(warehouse))
+    for table, (column, _) in marks.items():
+        con.execute(f"update {table} set {column} = -1")
+    # re-aggregated for everyone: the lookback (3 days) before the newest day built
+    lookback_from = con.execute(
+        "select max(order_date) - 3 from intermediate.int_daily_orders_per_customer"
+    ).fetchone()[0]
+    con.close()
+    dbt_build(tiny_dataset / "raw", warehouse, *select)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        changed = {
+            row[0]
+            for row in con.execute(
+                "select customer_id from intermediate.int_identity__changed_customers"
+            ).fetchall()
+        }
+        assert 0 < len(changed) < 100, len(changed)  # of about 400 customers
+        for table, (column, day) in marks.items():
+            rows = con.execute(
+                f"select customer_id, {column} = -1 from {table} where {day} < ?", [lookback_from]
+            ).fetchall()
+            kept = [marked for customer, marked in rows if customer not in changed]
+            redone = [marked for customer, marked in rows if customer in changed]
+            assert kept and all(kept), table
+            assert redone and not any(redone), table
+    finally:
+        con.close()

@@ -4,35 +4,38 @@
     were logged under (device, cookie, openid, member id); events under a shared or unknown
     identifier belong to nobody and are left out.
 
-    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on (the
-    newest built day minus the lookback), after deleting them, so history is not rescanned.
+    Incremental (activity_refresh): a refresh re-aggregates the days from
+    activity_reprocess_from on (the newest built day minus the lookback), and every day of the
+    customers whose identifiers changed, after deleting them, so history is not rescanned.
 #}
-{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where event_date >= {{ activity_reprocess_from('event_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{{ config(pre_hook="{{ activity_delete_stale('event_date') }}", post_hook="{{ record_build_state() }}") }}
 {%- set reprocess_from = activity_reprocess_from('event_date') -%}
+{%- set changed_customers = activity_changed_customers() -%}
 {%- set event_counts = {
     'page_view': 'page_views', 'product_view': 'product_views', 'search': 'searches',
     'add_to_cart': 'add_to_carts', 'favourite': 'favourites', 'share': 'shares',
     'comment': 'comments', 'coupon_claim': 'coupon_claims',
 } -%}
 
-with events as (
-
-    select * from {{ ref('stg_behaviour__events') }}
-    {%- if reprocess_from %}
-    where event_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
-    {%- endif %}
-
-),
-
-customer_ids as (
+with customer_ids as (
 
     select * from {{ ref('int_identity__customer_ids') }}
 
 ),
 
-current_identity as (
+events as (
 
-    {{ identity_version() }}
+    select * from {{ ref('stg_behaviour__events') }}
+    {%- if reprocess_from %}
+    where event_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        {%- if changed_customers %}
+        {#- by identifier before the join: the old days of a few customers, not of everyone #}
+        or {{ identifier_key('id_type', 'id_value') }} in (
+            select identifier_key from customer_ids
+            where customer_id in ({{ changed_customers }})
+        )
+        {%- endif %}
+    {%- endif %}
 
 ),
 
@@ -63,12 +66,9 @@ final as (
         sum(case when {{ daypart('event_at') }} = '{{ name }}' then 1 else 0 end) as events_{{ name }},
         {%- endfor %}
         sum(dwell_seconds) as dwell_seconds,
-        count(dwell_seconds) as dwelled_events,
-        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
-        max(current_identity.identity_version) as identity_version
+        count(dwell_seconds) as dwelled_events
 
     from attributed
-    cross join current_identity
     group by 1, 2
 
 )

@@ -3,10 +3,12 @@
     completed purchases (not cancelled or refunded). Category and brand preference and the
     price band are summed from it at any cut-off.
 
-    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on.
+    Incremental (activity_refresh): a refresh re-aggregates the days from
+    activity_reprocess_from on, and every day of the customers whose identifiers changed.
 #}
-{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where order_date >= {{ activity_reprocess_from('order_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{{ config(pre_hook="{{ activity_delete_stale('order_date') }}", post_hook="{{ record_build_state() }}") }}
 {%- set reprocess_from = activity_reprocess_from('order_date') -%}
+{%- set changed_customers = activity_changed_customers() -%}
 with items as (
 
     select * from {{ ref('stg_commerce__order_items') }}
@@ -19,14 +21,13 @@ orders as (
     where customer_id is not null
         and not is_cancelled_or_refunded
         {%- if reprocess_from %}
-        and ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        and (
+            ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+            {%- if changed_customers %}
+            or customer_id in ({{ changed_customers }})
+            {%- endif %}
+        )
         {%- endif %}
-
-),
-
-current_identity as (
-
-    {{ identity_version() }}
 
 ),
 
@@ -38,13 +39,10 @@ final as (
         coalesce(items.category_name, 'unknown') as category_name,
         coalesce(items.brand_name, 'unknown') as brand_name,
         sum(items.quantity * items.unit_price) as item_spend,
-        sum(items.quantity) as units,
-        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
-        max(current_identity.identity_version) as identity_version
+        sum(items.quantity) as units
 
     from items
     inner join orders on orders.order_id = items.order_id
-    cross join current_identity
     group by 1, 2, 3, 4
 
 )

@@ -3,24 +3,26 @@
     made. The additive daily roll-up every order feature is summed from, at any cut-off, so
     feature history never rescans orders once per cut-off.
 
-    Incremental: a refresh re-aggregates only the days from activity_reprocess_from on; the
-    previous purchase day of their first purchase comes from the days already built.
+    Incremental (activity_refresh): a refresh re-aggregates the days from
+    activity_reprocess_from on, and every day of the customers whose identifiers changed; the
+    previous purchase day of a customer's first re-aggregated purchase comes from the days
+    already built.
 #}
-{{ config(pre_hook="{% if is_incremental() %}delete from {{ this }} where order_date >= {{ activity_reprocess_from('order_date') }}{% endif %}") }}  {#- the day column differs per roll-up #}
+{{ config(pre_hook="{{ activity_delete_stale('order_date') }}", post_hook="{{ record_build_state() }}") }}
 {%- set reprocess_from = activity_reprocess_from('order_date') -%}
+{%- set changed_customers = activity_changed_customers() -%}
 with orders as (
 
     select * from {{ ref('int_orders_attributed') }}
     where customer_id is not null
         {%- if reprocess_from %}
-        and ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        and (
+            ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+            {%- if changed_customers %}
+            or customer_id in ({{ changed_customers }})
+            {%- endif %}
+        )
         {%- endif %}
-
-),
-
-current_identity as (
-
-    {{ identity_version() }}
 
 ),
 
@@ -92,12 +94,9 @@ final as (
 
     select
         daily.*,
-        purchase_days.previous_purchase_date,
-        {#- the mapping these rows were attributed with (see activity_reprocess_from) #}
-        current_identity.identity_version
+        purchase_days.previous_purchase_date
 
     from daily
-    cross join current_identity
     left join purchase_days
         on purchase_days.customer_id = daily.customer_id
         and purchase_days.order_date = daily.order_date

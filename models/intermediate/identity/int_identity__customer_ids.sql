@@ -12,8 +12,6 @@
     customer id at all: the person stays forgotten however much of their data still arrives,
     and no new identifier of theirs is stitched into a fresh profile.
 #}
-{%- set previous = adapter.get_relation(this.database, this.schema, this.identifier) if execute else none -%}
-
 with all_components as (
 
     select * from {{ ref('int_identity__components') }}
@@ -47,14 +45,7 @@ components as (
 
 previous_ids as (
 
-    {% if previous is not none %}
-    select identifier_key, customer_id from {{ previous }}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as identifier_key,
-        cast(null as {{ dbt.type_string() }}) as customer_id
-    where 1 = 0
-    {% endif %}
+    select identifier_key, customer_id from {{ ref('int_identity__previous_customer_ids') }}
 
 ),
 

@@ -23,7 +23,6 @@
     )
 }}
 {%- set deletion_requests = adapter.get_relation(this.database, 'privacy', 'deletion_requests') if execute else none -%}
-{%- set previous_ids = adapter.get_relation(this.database, this.schema, 'int_identity__customer_ids') if execute else none -%}
 
 with requests as (
 
@@ -47,15 +46,7 @@ components as (
 
 previous_ids as (
 
-    {% if previous_ids is not none %}
-    select identifier_key, customer_id, previous_customer_id from {{ previous_ids }}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as identifier_key,
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        cast(null as {{ dbt.type_string() }}) as previous_customer_id
-    where 1 = 0
-    {% endif %}
+    select * from {{ ref('int_identity__previous_customer_ids') }}
 
 ),
 

@@ -7,7 +7,8 @@
 
     Incremental: a refresh builds only the cut-offs that are new or within the lookback of
     the last build (feature_history_cutoffs; usually none, one when a month ends), after
-    deleting them and those no longer wanted (feature_history_build hooks).
+    deleting them and those no longer wanted, and recomputes at every cut-off only the
+    customers whose identifiers changed (feature_history_build hooks).
 
     A few cut-offs per query (var feature_history_cutoffs_per_query): the model's query builds
     the first ones and a post-hook inserts the rest (positionally: a test compares the rows
@@ -21,8 +22,12 @@
     materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ feature_history_build('delete_stale') }}{% endif %}",
+    pre_hook=[
+        "{% if is_incremental() %}{{ feature_history_build('delete_stale') }}{% endif %}",
+        "{% if is_incremental() %}{{ feature_history_build('redo_changed_customers') }}{% endif %}",
+    ],
     post_hook=["{{ feature_history_build('insert_later_batches') }}", "{{ feature_history_build('record_state') }}"],
 ) }}  {#- an exception to the marts' tables: history only grows by a month at a time #}
+-- depends_on: {{ ref('int_identity__versions') }}, {{ ref('int_identity__changed_customers') }} (read by the hooks)
 {%- set batches = feature_history_batches(feature_history_cutoffs('to_build')) %}
 {{ customer_features_at(feature_history_cutoffs_sql(batches[0] if batches else [])) }}

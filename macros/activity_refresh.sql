@@ -1,0 +1,45 @@
+{#
+    What an incremental build of a daily activity roll-up re-aggregates, queried at compile
+    time so the pre-hook delete (activity_delete_stale) and the model's filter agree:
+
+    - activity_reprocess_from: the first day re-aggregated for everyone, as a SQL date literal
+      (empty on a full build): incremental_lookback_days before the newest day built, so rows
+      that arrive a few days late are counted; the beginning of time when identity_refresh
+      says 'rebuild' (unless the roll-up is not attributed to customers: attributed=false).
+    - activity_changed_customers: when identity_refresh says 'changed', a query for the
+      customers whose every day is re-aggregated (int_identity__changed_customers: rows
+      moved to or from them); otherwise empty.
+#}
+{% macro activity_reprocess_from(date_column, attributed=true) -%}
+    {%- set refresh = identity_refresh() if attributed else none -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set query -%}
+        select cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(' ~ date_column ~ ')') }} as date)
+        from {{ this }}
+    {%- endset -%}
+    {%- set reprocess_from = run_query(query).columns[0].values()[0] if refresh != 'rebuild' else none -%}
+    {{- return("cast('" ~ (reprocess_from or '0001-01-01') ~ "' as date)") -}}
+{%- endmacro %}
+
+{% macro activity_changed_customers() -%}
+    {%- set changed = ref('int_identity__changed_customers') -%}
+    {%- if identity_refresh() == 'changed' -%}
+        {{- return('select customer_id from ' ~ changed) -}}
+    {%- endif -%}
+    {{- return('') -}}
+{%- endmacro %}
+
+{#- Pre-hook of a roll-up: delete the days and customers about to be re-aggregated. -#}
+{% macro activity_delete_stale(date_column, attributed=true) -%}
+    {%- if not is_incremental() -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set changed = activity_changed_customers() if attributed else '' -%}
+    delete from {{ this }}
+    where {{ date_column }} >= {{ activity_reprocess_from(date_column, attributed) }}
+    {%- if changed %}
+        or customer_id in ({{ changed }})
+    {%- endif %}
+{%- endmacro %}

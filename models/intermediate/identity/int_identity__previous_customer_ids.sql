@@ -1,0 +1,17 @@
+{#
+    The identifier -> customer_id mapping as the previous build of int_identity__customer_ids
+    left it (empty before the first build), copied before that model replaces it: the ids a
+    new build keeps stable, the ids a deletion request by customer id names, and the base the
+    incremental models diff the new mapping against (int_identity__changed_customers).
+#}
+{%- set built = adapter.get_relation(this.database, this.schema, 'int_identity__customer_ids') if execute else none -%}
+
+{% if built is not none %}
+select identifier_key, customer_id, previous_customer_id from {{ built }}
+{% else %}
+select
+    cast(null as {{ dbt.type_string() }}) as identifier_key,
+    cast(null as {{ dbt.type_string() }}) as customer_id,
+    cast(null as {{ dbt.type_string() }}) as previous_customer_id
+where 1 = 0
+{% endif %}
