@@ -35,19 +35,24 @@
 {%- endset -%}
 {%- set anchor_labels = connected_components(this.identifier ~ '__anchors', anchor_seed, anchor_edges, max_rounds) -%}
 
-{#- Which anchor components each non-anchor identifier is linked to. -#}
-{%- set attachments -%}
-    (
-        select
-            edges.node_a as node,
-            count(distinct anchor_labels.label) as anchor_components,
-            min(anchor_labels.label) as anchor_label
-        from {{ edges }} as edges
-        inner join {{ identifiers }} as a on a.identifier_key = edges.node_a and not a.is_anchor
-        inner join {{ anchor_labels }} as anchor_labels on anchor_labels.node = edges.node_b
-        group by edges.node_a
-    )
+{#- Which anchor components each non-anchor identifier is linked to: a join of every edge,
+    read by the unattached seed, both ends of its edges and the final query, so settled into
+    a work table once (at a million customers, 2.5 s a time). -#}
+{%- set attachments = api.Relation.create(database=this.database, schema=this.schema, identifier=this.identifier ~ '__attachments', type='table') -%}
+{%- set attachments_sql -%}
+    select
+        edges.node_a as node,
+        count(distinct anchor_labels.label) as anchor_components,
+        min(anchor_labels.label) as anchor_label
+    from {{ edges }} as edges
+    inner join {{ identifiers }} as a on a.identifier_key = edges.node_a and not a.is_anchor
+    inner join {{ anchor_labels }} as anchor_labels on anchor_labels.node = edges.node_b
+    group by edges.node_a
 {%- endset -%}
+{%- if execute -%}
+    {%- do adapter.drop_relation(attachments) -%}
+    {%- do run_query(create_table_as(False, attachments, attachments_sql)) -%}
+{%- endif -%}
 {%- set unattached_seed -%}
     select identifiers.identifier_key as node, identifiers.identifier_key as label
     from {{ identifiers }} as identifiers
