@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Generate sample data if data/raw is empty, build every asset, print a summary.
+## Generate sample data if data/raw/orders is empty, build every asset, print a summary.
 ## AS_OF_DATE=YYYY-MM-DD computes as of that day (default: the latest order date in the data).
 run: $(STAMP)
 	$(BIN)/customer-profiles run --customers $(CUSTOMERS) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))

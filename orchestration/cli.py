@@ -1,4 +1,5 @@
-"""`customer-profiles`: the command line for generating data, running and evaluating."""
+"""`customer-profiles`: the command line to generate data, run, evaluate, count and export
+audiences, and start the UI."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Generate sample data if there is none, then materialise every asset."""
+    """Generate sample data if the raw `orders` folder is empty, then materialise every asset."""
     from orchestration.sampledata.generate import generate
 
     settings = Settings.from_env()

@@ -7,7 +7,8 @@ levels:
   has a limit of one slot (`pools.default_limit: 1`, granularity `op`). A step waits for the
   slot across all runs, including ad-hoc materialisations from the UI and `make run` (which
   executes in-process, outside the run queue). Steps that do not write the warehouse (the
-  raw-files observation, future file exports) take no slot and run in parallel.
+  raw-files observation, the HTML report) take no slot. Within a run, steps run one after
+  another in the run's own process anyway (`jobs.warehouse_writer_executor`).
 - **runs**: runs tagged as warehouse writers (every run of `full_build`, so every scheduled
   and sensor run) wait in the run queue while another one is in progress
   (`runs.tag_concurrency_limits`), so a sensor run and a scheduled run never interleave their

@@ -5,9 +5,10 @@ it, so it is testable alone and usable from a notebook; `orchestration.assets.mo
 wrapper that fills in the run id, start time and code version and turns the metrics into
 asset metadata.
 
-The table is a log appended by several assets (segments, churn, value, lookalike), so it is
-not the output of any one of them and is not an asset of its own; the public `model_runs`
-table is a dbt model over it. Rows are keyed by (model_name, run_id): re-executing a failed
+The table is a log appended by several assets (segments, churn, value), so it is not the
+output of any one of them and is not an asset of its own. It is published as it is, not
+through a dbt model: `orchestration/publish.py` declares `ml.model_runs` with its column
+descriptions (`MODEL_RUNS`). Rows are keyed by (model_name, run_id): re-executing a failed
 step of the same run replaces its row instead of adding a second one.
 """
 

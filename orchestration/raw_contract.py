@@ -1,8 +1,9 @@
 """The raw-data contract: which sources exist, which columns each must or may carry.
 
-This is the one machine-readable copy of the input contract in DESIGN.md. The sample-data
-generator writes to it, the raw loader checks files against it, and a test keeps the dbt
-source declarations (`models/staging/_staging__sources.yml`) in step with it.
+This is the one machine-readable copy of the input contract that README.md describes in
+"Using your own data". The sample-data generator writes to it, the raw loader checks files
+against it, and a test (tests/test_pipeline.py) keeps the dbt source declarations
+(`models/staging/<area>/_<area>__sources.yml`, schema raw) in step with it.
 """
 
 from __future__ import annotations

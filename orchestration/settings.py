@@ -1,7 +1,9 @@
-"""Where things live: every path and knob the pipeline reads from the environment.
+"""Where things live: the paths and knobs the pipeline reads from the environment.
 
-One place for the environment variables, so the CLI, Dagster and dbt (through `profiles.yml`,
-which reads the same variables) always agree on the warehouse and the raw directory.
+One place for the environment variables the CLI, Dagster and dbt share, so they always agree
+on the warehouse and the raw directory (dbt reads the same variables through `profiles.yml`).
+Two knobs are read elsewhere: `CP_DBT_THREADS` by dbt alone (`profiles.yml`; `bench/bench.py`
+passes it on), and `CP_WRITER_WAIT_SECONDS` by `orchestration/writer_lock.py`.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ WAIT_SECONDS_ENV = "CP_WRITER_WAIT_SECONDS"
 
 @dataclass(frozen=True)
 class WriterLockConfig:
-    # 2 h: ten times the longest full build measured (756 s at 100k customers,
-    # bench/results/m.json), so a wait ends because the holder finished, not because of the
-    # bound; at larger scale raise it with CP_WRITER_WAIT_SECONDS.
+    # 2 h: over ten times the longest full build measured (647 s at 1M customers,
+    # bench/results/l.json), so a wait ends because the holder finished, not because of the
+    # bound; for more data or a slower machine raise it with CP_WRITER_WAIT_SECONDS.
     wait_seconds: float = 7200.0
     # Checking once a second costs nothing and starts the waiting run within a second.
     poll_seconds: float = 1.0

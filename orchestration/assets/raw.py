@@ -6,7 +6,7 @@ Two layers of assets, one per raw source each:
   this project writes. Dagster cannot materialise them, only observe them; an observation
   records the folder's fingerprint (file names, sizes, modification times) as the asset's data
   version, with the file count and size as metadata. Nothing is read and the warehouse is not
-  touched, so observing needs no warehouse slot and runs in parallel with anything.
+  touched, so observing needs no warehouse slot.
 - `raw/<source>` are the views this project creates over those files after checking them
   against the raw contract. They are materialisable (they write to the warehouse, so they
   hold the `warehouse` pool) and they are what the dbt sources point at.

@@ -1,7 +1,8 @@
 {#
-    Model tags, one row per customer as of as_of_date: the segment, the churn-risk tier and
-    the forecast value tier from the Python models. '未知' when the model has not scored the customer (a
-    plain dbt build without the Python step), '未购买' for people who never bought.
+    Model tags, one row per customer as of as_of_date: the segment, the churn-risk tier, the
+    forecast value tier and the P(alive) band (alive_likelihood) from the Python models. '未知'
+    when the model has not scored the customer (a plain dbt build without the Python step),
+    '未购买' for people who never bought.
 #}
 with features as (
 
