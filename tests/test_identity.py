@@ -1,5 +1,7 @@
 """OneID on a hand-made dataset whose right answer is obvious, rebuilt as data arrives."""
 
+import json
+
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -217,3 +219,24 @@ def test_a_merge_that_renames_a_customer_reaches_the_incremental_roll_ups(tmp_pa
         warehouse,
         f"select order_count from marts.customer_features where customer_id = '{survivor}'",
     ) == [(2,)]
+
+
+def test_customer_ids_refuse_to_build_against_a_stale_copy_of_their_last_mapping(tmp_path):
+    """int_identity__customer_ids keeps ids stable against the copy of its last build that
+    int_identity__previous_customer_ids takes. A selection that leaves the copy out would
+    compare with an older mapping, so it stops with an error; the selections a developer
+    uses after touching the identity models (components and what follows) take the copy."""
+    raw = tmp_path / "raw"
+    _write(raw, "customers", [_crm("M5", "crm", "周八", "13500135005")])
+    _write(raw, "orders", [_order("SO51", customer_ref="M5")])
+    warehouse = tmp_path / "warehouse.duckdb"
+    no_tests = ("--exclude", "resource_type:test", "resource_type:unit_test")
+    dbt_build(raw, warehouse, *AS_OF, "--select", "+int_identity__customer_ids", *no_tests)
+    with pytest.raises(AssertionError, match="is not a copy of the last build"):
+        dbt_build(raw, warehouse, *AS_OF, "--select", "int_identity__customer_ids", *no_tests)
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    project = "model.customer_profiles."
+    downstream = manifest["child_map"][project + "int_identity__components"]
+    assert project + "int_identity__previous_customer_ids" in downstream
+    pair = ("int_identity__previous_customer_ids", "int_identity__customer_ids")
+    dbt_build(raw, warehouse, *AS_OF, "--select", *pair, *no_tests)

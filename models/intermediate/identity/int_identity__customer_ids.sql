@@ -12,6 +12,7 @@
     customer id at all: the person stays forgotten however much of their data still arrives,
     and no new identifier of theirs is stitched into a fresh profile.
 #}
+{{- identity_snapshot_is_current() }}
 with all_components as (
 
     select * from {{ ref('int_identity__components') }}
