@@ -8,7 +8,8 @@
       says 'rebuild' (unless the roll-up is not attributed to customers: attributed=false).
     - activity_changed_customers: when identity_refresh says 'changed', a query for the
       customers whose every day is re-aggregated (int_identity__changed_customers: rows
-      moved to or from them); otherwise empty.
+      moved to or from them); otherwise empty. `refresh`: identity_refresh's answer for a
+      model with a definition of its own (customer_feature_history).
 #}
 {% macro activity_reprocess_from(date_column, attributed=true) -%}
     {%- set refresh = identity_refresh() if attributed else none -%}
@@ -23,9 +24,9 @@
     {{- return("cast('" ~ (reprocess_from or '0001-01-01') ~ "' as date)") -}}
 {%- endmacro %}
 
-{% macro activity_changed_customers() -%}
+{% macro activity_changed_customers(refresh=none) -%}
     {%- set changed = ref('int_identity__changed_customers') -%}
-    {%- if identity_refresh() == 'changed' -%}
+    {%- if (refresh or identity_refresh()) == 'changed' -%}
         {{- return('select customer_id from ' ~ changed) -}}
     {%- endif -%}
     {{- return('') -}}

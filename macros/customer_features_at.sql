@@ -101,12 +101,7 @@ campaign_sends as (
     when they did not. #}
 sources_present as (
 
-    select
-        (select count(*) from (select 1 as present from {{ ref('stg_commerce__order_items') }} limit 1) as probe) > 0 as has_items,
-        (select count(*) from (select 1 as present from {{ ref('stg_behaviour__events') }} limit 1) as probe) > 0 as has_events,
-        (select count(*) from (select 1 as present from {{ ref('stg_service__tickets') }} limit 1) as probe) > 0 as has_tickets,
-        (select count(*) from (select 1 as present from {{ ref('stg_service__surveys') }} limit 1) as probe) > 0 as has_surveys,
-        (select count(*) from (select 1 as present from {{ ref('stg_marketing__campaign_touches') }} limit 1) as probe) > 0 as has_campaigns
+    select {{ optional_sources_present() }}
 
 ),
 
@@ -511,4 +506,21 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+{#- A select list of flags, one per optional source a feature reads, true once it has any row
+    at all: has_items, has_events, has_tickets, has_surveys, has_campaigns. Part of the
+    incremental models' build_definition: a source arriving turns its features from null to
+    zero for everyone at every cut-off. #}
+{% macro optional_sources_present() -%}
+    {%- set sources = [
+        ('has_items', 'stg_commerce__order_items'),
+        ('has_events', 'stg_behaviour__events'),
+        ('has_tickets', 'stg_service__tickets'),
+        ('has_surveys', 'stg_service__surveys'),
+        ('has_campaigns', 'stg_marketing__campaign_touches'),
+    ] -%}
+    {%- for flag, model in sources %}
+        (select count(*) from (select 1 as present from {{ ref(model) }} limit 1) as probe) > 0 as {{ flag }}{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}

@@ -7,8 +7,9 @@
       kept (the model's query rebuilds the others for everyone);
     - 'insert_later_batches' (post-hook): builds the cut-offs the model's query left for
       later: every wanted cut-off not in the table yet, a batch per query;
-    - 'record_state' (post-hook): records the build's as_of_date and identity version
-      (record_build_state), for the next build's choice of cut-offs.
+    - 'record_state' (post-hook): records the build's as_of_date, how far the roll-ups
+      reached, its definition and identity version (record_build_state), for the next
+      build's choice of cut-offs.
 
     Arguments: step, one of the four above.
 #}
@@ -63,7 +64,7 @@
         {%- if config.get('materialized') == 'incremental' -%}
             {%- do run_query('create or replace table ' ~ feature_history_work_table('built_customers') ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
         {%- endif -%}
-        {{ record_build_state(as_of_date() ~ ' as built_as_of_date') }}
+        {{ record_build_state(as_of_date() ~ ' as built_as_of_date, ' ~ feature_history_activity_through() ~ ' as activity_through', feature_history_definition()) }}
     {%- else -%}
         {{- exceptions.raise_compiler_error('feature_history_build: unknown step ' ~ step) -}}
     {%- endif -%}
@@ -117,7 +118,7 @@
     {%- if built is none -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set identity = activity_changed_customers() -%}
+    {%- set identity = activity_changed_customers(feature_history_refresh()) -%}
     {%- set fields = 'customer_id, ' ~ feature_history_member_fields() | join(', ') -%}
     {%- set query -%}
         select customer_id from (
@@ -137,4 +138,37 @@
         {%- endif %}
     {%- endset -%}
     {{- return(query) -}}
+{%- endmacro %}
+
+{#- identity_refresh for the history, against its own definition. -#}
+{% macro feature_history_refresh() -%}
+    {{- return(identity_refresh(feature_history_definition())) -}}
+{%- endmacro %}
+
+{#- The history's build_definition: the roll-ups' vars, and which optional sources have rows
+    (customer_features_at: a source's features are null at every cut-off until its first
+    row arrives, zero after). -#}
+{% macro feature_history_definition() -%}
+    {%- set present = run_query('select ' ~ optional_sources_present()) -%}
+    {%- set flags = {} -%}
+    {%- for column in present.columns -%}
+        {%- do flags.update({column.name: column.values()[0]}) -%}
+    {%- endfor -%}
+    {{- return(build_definition(tojson(flags, sort_keys=true))) -}}
+{%- endmacro %}
+
+{#- A date expression: the oldest of the newest days in the roll-ups the history reads. Each
+    roll-up re-aggregates from its own newest day minus the lookback, so when one lags (an
+    events export days behind the orders) the days it catches up on lie before the as_of_date's
+    lookback: the next build recomputes every cut-off from this day minus the lookback. -#}
+{% macro feature_history_activity_through() -%}
+    (select min(newest) from (
+        select max(order_date) as newest from {{ ref('int_daily_orders_per_customer') }}
+        union all
+        select max(event_date) from {{ ref('int_daily_events_per_customer') }}
+        union all
+        select max(order_date) from {{ ref('int_daily_items_per_customer') }}
+        union all
+        select max(order_date) from {{ ref('int_daily_category_sales') }}
+    ) as roll_ups)
 {%- endmacro %}

@@ -3,9 +3,12 @@
     time). which='all': every cut-off the table should hold: the var feature_history_cutoffs,
     or the last day of each of the feature_history_months months before as_of_date's month.
     which='to_build': the ones this build computes for every customer: all on a full build, or
-    when identity_refresh says 'rebuild' or the member fields of the last build are unknown;
-    otherwise the ones not yet in the table plus those within incremental_lookback_days of the
-    as_of_date the table was last built at (their data may have grown since). The customers
+    when identity_refresh says 'rebuild' (feature_history_definition: a changed var, or an
+    optional source that began or stopped delivering) or the member fields of the last build
+    are unknown; otherwise the ones not yet in the table plus those within
+    incremental_lookback_days of the as_of_date the table was last built at, or of the newest
+    day the roll-ups then reached if older (feature_history_activity_through): their data may
+    have grown since. The customers
     whose identifiers or member record changed are recomputed at the other cut-offs too
     (feature_history_build). The last build's as_of_date lives in the model's build_state.
 #}
@@ -31,7 +34,7 @@
         {%- endfor %}
     {%- endset -%}
     {%- set state = build_state() -%}
-    {%- if which == 'all' or identity_refresh() == 'rebuild' or feature_history_built_customers() is none -%}
+    {%- if which == 'all' or feature_history_refresh() == 'rebuild' or feature_history_built_customers() is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
         {%- set query -%}
@@ -41,7 +44,7 @@
             from cutoffs
             cross join built
             where cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
-                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'built.built_as_of_date') }}
+                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'coalesce(least(built.built_as_of_date, built.activity_through), built.built_as_of_date)') }}
             order by 1
         {%- endset -%}
     {%- endif -%}

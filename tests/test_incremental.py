@@ -2,7 +2,7 @@
 
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -132,35 +132,6 @@ def test_the_feature_history_is_the_same_whatever_the_cut_offs_per_query(
     assert table_digests(one_query)["marts.customer_feature_history"] == batched
 
 
-def test_a_refresh_leaves_roll_up_days_older_than_the_lookback_alone(tmp_path, tiny_dataset):
-    """A planted mark on every day survives a refresh only on days older than the newest day
-    minus incremental_lookback_days (3): those are never re-aggregated."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    dbt_build(
-        tiny_dataset / "raw", warehouse, "--select", "+int_daily_orders_per_customer", *NO_TESTS
-    )
-    con = duckdb.connect(str(warehouse))
-    con.execute("update intermediate.int_daily_orders_per_customer set orders_placed = -1")
-    con.close()
-    dbt_build(
-        tiny_dataset / "raw", warehouse, "--select", "int_daily_orders_per_customer", *NO_TESTS
-    )
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        marked = dict(
-            con.execute(
-                "select order_date, bool_and(orders_placed = -1)"
-                " from intermediate.int_daily_orders_per_customer group by 1"
-            ).fetchall()
-        )
-    finally:
-        con.close()
-    newest = max(marked)
-    rebuilt = sorted(day for day, still_marked in marked.items() if not still_marked)
-    assert rebuilt == sorted(day for day in marked if (newest - day).days <= 3)
-    assert sum(marked.values()) > 300  # most of the year's days kept their (marked) rows
-
-
 def test_a_refresh_at_an_inferred_as_of_date_extends_the_tag_history(refreshed_and_rebuilt):
     """Day D's intervals survive the refresh at D+1 (as_of_date inferred both times): closed
     at D+1 where the value changed, still open where it did not. The rewind once compared
@@ -192,7 +163,8 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
     """A planted mark on every roll-up row and feature-history row before the last day: after
     the refresh, rows older than the lookback keep it exactly for the customers whose
     identifiers did not change; those that changed (the day's new members, stitched devices,
-    merges) are recomputed in full. So the refresh did not rebuild from scratch, and the
+    merges) are recomputed in full, and everyone's roll-up rows of the lookback days (the
+    newest day built and the 3 before it). So the refresh did not rebuild from scratch, and the
     comparison with a full rebuild above covers the targeted path."""
     warehouse = tmp_path / "warehouse.duckdb"
     select = ("--select", "+customer_feature_history", *NO_TESTS)
@@ -206,10 +178,13 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
     con = duckdb.connect(str(warehouse))
     for table, (column, _) in marks.items():
         con.execute(f"update {table} set {column} = -1")
-    # re-aggregated for everyone: the lookback (3 days) before the newest day built
-    lookback_from = con.execute(
-        "select max(order_date) - 3 from intermediate.int_daily_orders_per_customer"
-    ).fetchone()[0]
+    # re-aggregated for everyone: the lookback (3 days) before each roll-up's newest day
+    newest = {
+        table: con.execute(f"select max({day}) from {table}").fetchone()[0]
+        for table, (_, day) in marks.items()
+        if table.startswith("intermediate.")
+    }
+    lookback_from = newest["intermediate.int_daily_orders_per_customer"] - timedelta(days=3)
     con.close()
     dbt_build(tiny_dataset / "raw", warehouse, *select)
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -229,5 +204,76 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
             redone = [marked for customer, marked in rows if customer in changed]
             assert kept and all(kept), table
             assert redone and not any(redone), table
+        for table, last_day in newest.items():
+            column, day = marks[table]
+            recent = con.execute(
+                f"select count(*), count(*) filter (where {column} = -1) from {table}"
+                f" where {day} between ? and ?",
+                [last_day - timedelta(days=3), last_day],
+            ).fetchone()
+            assert recent[0] > 0 and recent[1] == 0, (table, recent)
     finally:
         con.close()
+
+
+def test_a_refresh_recomputes_the_cut_offs_that_late_events_or_a_new_source_change(
+    tmp_path, day_before
+):
+    """Two changes that move no identifier but change old history rows. The events export
+    lags the orders by six days, then catches up: the events roll-up takes in the late days,
+    so a cut-off among them is recomputed though it is older than the as_of_date's lookback.
+    Then the ticket export is delivered for the first time: every ticket feature turns from
+    null (no source) to a count, at every cut-off, so the history is rebuilt."""
+    last = (
+        duckdb.connect()
+        .execute(
+            "select max(try_cast(ordered_at as timestamp))::date"
+            f" from read_parquet('{day_before / 'orders'}/*.parquet')"
+        )
+        .fetchone()[0]
+    )
+    assert (day_before / "support_tickets").is_dir()
+    lagging, recent, old = tmp_path / "lagging", last - timedelta(days=5), last - timedelta(days=60)
+    write_cut_off(day_before, lagging, last - timedelta(days=6))
+    without_tickets, with_lagging_events = tmp_path / "no_tickets", tmp_path / "lagging_events"
+    for raw, events in ((without_tickets, day_before), (with_lagging_events, lagging)):
+        shutil.copytree(day_before, raw, symlinks=True, ignore=shutil.ignore_patterns("events"))
+        shutil.rmtree(raw / "support_tickets")
+        shutil.copytree(events / "events", raw / "events", symlinks=True)
+    warehouse = tmp_path / "warehouse.duckdb"
+    select = (
+        "--select", "+customer_feature_history", *NO_TESTS,
+        "--vars", f"{{as_of_date: '{last}', feature_history_cutoffs: ['{old}', '{recent}']}}",
+    )  # fmt: skip
+
+    def marked_by_cutoff() -> dict:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return dict(
+                con.execute(
+                    "select as_of_date, count(*) filter (where order_count = -1)"
+                    " from marts.customer_feature_history group by 1"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
+    dbt_build(with_lagging_events, warehouse, *select)
+    con = duckdb.connect(str(warehouse))
+    con.execute("update marts.customer_feature_history set order_count = -1")
+    con.close()
+    dbt_build(without_tickets, warehouse, *select)  # the events catch up
+    marked = marked_by_cutoff()
+    assert marked[recent] == 0  # five days back, but the events reached only six back
+    assert marked[old] > 100  # the rest kept: no rebuild
+
+    dbt_build(day_before, warehouse, *select)  # the tickets arrive
+    assert marked_by_cutoff() == {old: 0, recent: 0}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        unknown = con.execute(
+            "select count(*) from marts.customer_feature_history where tickets_365d is null"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert unknown == 0
