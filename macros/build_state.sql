@@ -13,11 +13,12 @@
 
 {#- What shapes an incremental model's rows besides the data and the identity mapping, as a
     fingerprint: the vars that define its columns and buckets (sales_channels, dayparts), and
-    `extra` (customer_feature_history: which optional sources have rows). A build whose
+    `extra` (customer_feature_history: which optional sources have rows); and the version of
+    the state's own layout (`state`), so a state written by older code is not misread. A build whose
     definition differs from the last build's rebuilds from scratch (identity_refresh): new
     day-part bounds or a newly delivered source change every old row. -#}
 {% macro build_definition(extra='') -%}
-    {{- return(local_md5(tojson({'sales_channels': var('sales_channels'), 'dayparts': var('dayparts')}) ~ extra)) -}}
+    {{- return(local_md5(tojson({'state': 2, 'sales_channels': var('sales_channels'), 'dayparts': var('dayparts')}) ~ extra)) -}}
 {%- endmacro %}
 
 {#- Post-hook: record this build's identity version and definition, and `columns` (a select

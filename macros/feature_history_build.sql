@@ -64,7 +64,7 @@
         {%- if config.get('materialized') == 'incremental' -%}
             {%- do run_query('create or replace table ' ~ feature_history_work_table('built_customers') ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
         {%- endif -%}
-        {{ record_build_state(as_of_date() ~ ' as built_as_of_date, ' ~ feature_history_activity_through() ~ ' as activity_through', feature_history_definition()) }}
+        {{ record_build_state(as_of_date() ~ ' as built_as_of_date, ' ~ feature_history_reached(), feature_history_definition()) }}
     {%- else -%}
         {{- exceptions.raise_compiler_error('feature_history_build: unknown step ' ~ step) -}}
     {%- endif -%}
@@ -157,18 +157,25 @@
     {{- return(build_definition(tojson(flags, sort_keys=true))) -}}
 {%- endmacro %}
 
-{#- A date expression: the oldest of the newest days in the roll-ups the history reads. Each
-    roll-up re-aggregates from its own newest day minus the lookback, so when one lags (an
-    events export days behind the orders) the days it catches up on lie before the as_of_date's
-    lookback: the next build recomputes every cut-off from this day minus the lookback. -#}
-{% macro feature_history_activity_through() -%}
-    (select min(newest) from (
-        select max(order_date) as newest from {{ ref('int_daily_orders_per_customer') }}
-        union all
-        select max(event_date) from {{ ref('int_daily_events_per_customer') }}
-        union all
-        select max(order_date) from {{ ref('int_daily_items_per_customer') }}
-        union all
-        select max(order_date) from {{ ref('int_daily_category_sales') }}
-    ) as roll_ups)
+{#- The roll-ups the history reads, with their date columns. Each re-aggregates from its own
+    newest day minus the lookback; one that lagged (an events export days behind the orders)
+    catches up on days before the as_of_date's lookback, so the history records how far each
+    had reached (feature_history_reached, in its build_state) and the next build recomputes
+    every cut-off from there minus the lookback for each roll-up that has moved on since
+    (feature_history_cutoffs). A roll-up that has not moved (a source no longer delivered)
+    holds the history back no more than the as_of_date does. -#}
+{% macro feature_history_roll_ups() -%}
+    {{- return([
+        ('orders', ref('int_daily_orders_per_customer'), 'order_date'),
+        ('events', ref('int_daily_events_per_customer'), 'event_date'),
+        ('items', ref('int_daily_items_per_customer'), 'order_date'),
+        ('category_sales', ref('int_daily_category_sales'), 'order_date'),
+    ]) -}}
+{%- endmacro %}
+
+{#- A select list: the newest day in each roll-up, as <name>_reached. -#}
+{% macro feature_history_reached() -%}
+    {%- for name, relation, day in feature_history_roll_ups() -%}
+        (select max({{ day }}) from {{ relation }}) as {{ name }}_reached{{ ', ' if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}

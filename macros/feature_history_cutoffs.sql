@@ -7,8 +7,8 @@
     optional source that began or stopped delivering) or the member fields of the last build
     are unknown; otherwise the ones not yet in the table plus those within
     incremental_lookback_days of the as_of_date the table was last built at, or of the newest
-    day the roll-ups then reached if older (feature_history_activity_through): their data may
-    have grown since. The customers
+    day a roll-up had then reached if it lagged and has moved on since
+    (feature_history_roll_ups): their data may have grown since. The customers
     whose identifiers or member record changed are recomputed at the other cut-offs too
     (feature_history_build). The last build's as_of_date lives in the model's build_state.
 #}
@@ -34,6 +34,12 @@
         {%- endfor %}
     {%- endset -%}
     {%- set state = build_state() -%}
+    {#- a roll-up newer than when the history was built re-aggregated from where it was then -#}
+    {%- set caught_up -%}
+        {%- for name, relation, day in feature_history_roll_ups() -%}
+            , case when (select max({{ day }}) from {{ relation }}) > built.{{ name }}_reached then built.{{ name }}_reached end
+        {%- endfor -%}
+    {%- endset -%}
     {%- if which == 'all' or feature_history_refresh() == 'rebuild' or feature_history_built_customers() is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
@@ -44,7 +50,7 @@
             from cutoffs
             cross join built
             where cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
-                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'coalesce(least(built.built_as_of_date, built.activity_through), built.built_as_of_date)') }}
+                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'least(built.built_as_of_date' ~ caught_up ~ ')') }}
             order by 1
         {%- endset -%}
     {%- endif -%}
