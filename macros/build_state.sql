@@ -12,13 +12,18 @@
 {%- endmacro %}
 
 {#- What shapes an incremental model's rows besides the data and the identity mapping, as a
-    fingerprint: the vars that define its columns and buckets (sales_channels, dayparts), and
-    `extra` (customer_feature_history: which optional sources have rows); and the version of
-    the state's own layout (`state`), so a state written by older code is not misread. A build whose
-    definition differs from the last build's rebuilds from scratch (identity_refresh): new
-    day-part bounds or a newly delivered source change every old row. -#}
+    fingerprint: the vars that define its columns and buckets (sales_channels, dayparts) or
+    which staged rows it sums (the plausibility limits of the fully rebuilt order tables), and
+    `extra` (customer_feature_history: which optional sources have rows, and the layout of
+    its state). A build whose definition differs from the last build's rebuilds from scratch
+    (identity_refresh): new day-part bounds or a newly delivered source change every old row. -#}
 {% macro build_definition(extra='') -%}
-    {{- return(local_md5(tojson({'state': 2, 'sales_channels': var('sales_channels'), 'dayparts': var('dayparts')}) ~ extra)) -}}
+    {%- set shaping_vars = ['sales_channels', 'dayparts', 'max_plausible_order_amount', 'max_plausible_quantity'] -%}
+    {%- set values = {} -%}
+    {%- for name in shaping_vars -%}
+        {%- do values.update({name: var(name)}) -%}
+    {%- endfor -%}
+    {{- return(local_md5(tojson(values, sort_keys=true) ~ extra)) -}}
 {%- endmacro %}
 
 {#- Post-hook: record this build's identity version and definition, and `columns` (a select

@@ -510,8 +510,8 @@ select * from final
 
 {#- A select list of flags, one per optional source a feature reads, true once it has any row
     at all: has_items, has_events, has_tickets, has_surveys, has_campaigns. Part of the
-    incremental models' build_definition: a source arriving turns its features from null to
-    zero for everyone at every cut-off. #}
+    history's definition (feature_history_definition): a source arriving turns its features
+    from null to zero for everyone at every cut-off. #}
 {% macro optional_sources_present() -%}
     {%- set sources = [
         ('has_items', 'stg_commerce__order_items'),

@@ -7,9 +7,10 @@
       kept (the model's query rebuilds the others for everyone);
     - 'insert_later_batches' (post-hook): builds the cut-offs the model's query left for
       later: every wanted cut-off not in the table yet, a batch per query;
-    - 'record_state' (post-hook): records the build's as_of_date, how far the roll-ups
-      reached, its definition and identity version (record_build_state), for the next
-      build's choice of cut-offs.
+    - 'record_state' (post-hook): records the build's as_of_date, where each input's recent
+      rows begin and their fingerprints (feature_history_recent_rows), the member fields, its
+      definition and identity version (record_build_state), for the next build's choice of
+      cut-offs and customers.
 
     Arguments: step, one of the four above.
 #}
@@ -63,8 +64,13 @@
     {%- elif step == 'record_state' -%}
         {%- if config.get('materialized') == 'incremental' -%}
             {%- do run_query('create or replace table ' ~ feature_history_work_table('built_customers') ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
+            {%- do run_query('create or replace table ' ~ feature_history_work_table('recent_rows') ~ ' as ' ~ feature_history_recent_rows(feature_history_window_starts())) -%}
         {%- endif -%}
-        {{ record_build_state(as_of_date() ~ ' as built_as_of_date, ' ~ feature_history_reached(), feature_history_definition()) }}
+        {%- set window_starts = [] -%}
+        {%- for name, start in feature_history_window_starts().items() -%}
+            {%- do window_starts.append(start ~ ' as ' ~ name ~ '_from') -%}
+        {%- endfor -%}
+        {{ record_build_state(as_of_date() ~ ' as built_as_of_date, ' ~ window_starts | join(', '), feature_history_definition()) }}
     {%- else -%}
         {{- exceptions.raise_compiler_error('feature_history_build: unknown step ' ~ step) -}}
     {%- endif -%}
@@ -98,23 +104,25 @@
 {%- endmacro %}
 
 {#- A table beside the history, intermediate.customer_feature_history__<name>: built_customers
-    (those fields per customer as the last build read them, written by record_state) or
+    (those fields per customer as the last build read them) and recent_rows (its inputs'
+    recent rows, feature_history_recent_rows), both written by record_state, or
     changed_customers (this build's, written by delete_stale). -#}
 {% macro feature_history_work_table(name) -%}
     {{- return(api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__' ~ name)) -}}
 {%- endmacro %}
 
-{#- The built_customers table, or none before the first incremental build writes it. -#}
-{% macro feature_history_built_customers() -%}
-    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__built_customers')) -}}
+{#- feature_history_work_table(name) if a build has written it, or none: built_customers and
+    recent_rows do not exist before the first incremental build. -#}
+{% macro feature_history_written(name) -%}
+    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__' ~ name)) -}}
 {%- endmacro %}
 
 {#- A query for the customers whose history must be recomputed at every kept cut-off: those
     whose identifiers changed (activity_changed_customers) or whose member fields did since
-    the last build. Empty before feature_history_built_customers exists (every cut-off is
-    then rebuilt: feature_history_cutoffs). #}
+    the last build. Empty before built_customers exists (every cut-off is then rebuilt:
+    feature_history_cutoffs). #}
 {% macro feature_history_changed_customers() -%}
-    {%- set built = feature_history_built_customers() -%}
+    {%- set built = feature_history_written('built_customers') -%}
     {%- if built is none -%}
         {{- return('') -}}
     {%- endif -%}
@@ -145,37 +153,109 @@
     {{- return(identity_refresh(feature_history_definition())) -}}
 {%- endmacro %}
 
-{#- The history's build_definition: the roll-ups' vars, and which optional sources have rows
-    (customer_features_at: a source's features are null at every cut-off until its first
-    row arrives, zero after). -#}
+{#- The history's build_definition: the roll-ups' vars, which optional sources have rows
+    (customer_features_at: a source's features are null at every cut-off until its first row
+    arrives, zero after), and the version of its build_state's layout (`<input>_from` columns
+    and the recent_rows table), so a state written by older code is rebuilt, not misread. -#}
 {% macro feature_history_definition() -%}
     {%- set present = run_query('select ' ~ optional_sources_present()) -%}
-    {%- set flags = {} -%}
+    {%- set flags = {'state_layout': 3} -%}
     {%- for column in present.columns -%}
         {%- do flags.update({column.name: column.values()[0]}) -%}
     {%- endfor -%}
     {{- return(build_definition(tojson(flags, sort_keys=true))) -}}
 {%- endmacro %}
 
-{#- The roll-ups the history reads, with their date columns. Each re-aggregates from its own
-    newest day minus the lookback; one that lagged (an events export days behind the orders)
-    catches up on days before the as_of_date's lookback, so the history records how far each
-    had reached (feature_history_reached, in its build_state) and the next build recomputes
-    every cut-off from there minus the lookback for each roll-up that has moved on since
-    (feature_history_cutoffs). A roll-up that has not moved (a source no longer delivered)
-    holds the history back no more than the as_of_date does. -#}
-{% macro feature_history_roll_ups() -%}
+{#- What the history reads that can change in place below the as_of_date's lookback, as
+    (name, relation, day expression, customer column or none). Each daily roll-up
+    re-aggregates from its own newest day minus the lookback at every build, and a lagging one
+    (an events export days behind the orders) catches up on days the as_of_date's lookback does
+    not cover; the sources read from staging (tickets, surveys, campaign sends) take late rows
+    the same way. So the history keeps a fingerprint of each input's rows from its newest day
+    minus the lookback (feature_history_recent_rows, per customer and day where the rows have
+    a customer) and the next build recomputes every cut-off from the earliest day whose rows
+    differ (feature_history_changed_from). Older rows are final, as in the roll-ups; an input
+    whose recent rows did not change (a source no longer delivered) costs nothing. -#}
+{% macro feature_history_inputs() -%}
     {{- return([
-        ('orders', ref('int_daily_orders_per_customer'), 'order_date'),
-        ('events', ref('int_daily_events_per_customer'), 'event_date'),
-        ('items', ref('int_daily_items_per_customer'), 'order_date'),
-        ('category_sales', ref('int_daily_category_sales'), 'order_date'),
+        ('orders', ref('int_daily_orders_per_customer'), 'order_date', 'customer_id'),
+        ('events', ref('int_daily_events_per_customer'), 'event_date', 'customer_id'),
+        ('items', ref('int_daily_items_per_customer'), 'order_date', 'customer_id'),
+        ('category_sales', ref('int_daily_category_sales'), 'order_date', none),
+        ('tickets', ref('stg_service__tickets'), 'cast(opened_at as date)', none),
+        ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none),
+        ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none),
     ]) -}}
 {%- endmacro %}
 
-{#- A select list: the newest day in each roll-up, as <name>_reached. -#}
-{% macro feature_history_reached() -%}
-    {%- for name, relation, day in feature_history_roll_ups() -%}
-        (select max({{ day }}) from {{ relation }}) as {{ name }}_reached{{ ', ' if not loop.last }}
+{#- Where each input's recent rows begin, by name: its newest day minus the lookback, as a
+    SQL expression; recorded as <name>_from in the history's build_state. -#}
+{% macro feature_history_window_starts() -%}
+    {%- set starts = {} -%}
+    {%- for name, relation, day, customer in feature_history_inputs() -%}
+        {%- do starts.update({name: '(select ' ~ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(' ~ day ~ ')') ~ ' from ' ~ relation ~ ')'}) -%}
     {%- endfor -%}
+    {{- return(starts) -}}
+{%- endmacro %}
+
+{#- A query: one fingerprint of every input's rows per customer ('' for an input without
+    customers) and day, from the day `window_from` gives each input (a SQL date expression
+    per name) on. -#}
+{% macro feature_history_recent_rows(window_from) -%}
+    {%- for name, relation, day, customer in feature_history_inputs() %}
+    select
+        '{{ name }}' as input,
+        {{ customer or "''" }} as customer_id,
+        {{ day }} as day,
+        {{ set_fingerprint(adapter.get_columns_in_relation(relation) | map(attribute='quoted') | list) }} as fingerprint
+    from {{ relation }}
+    where {{ day }} >= {{ window_from[name] }}
+    group by {{ customer or "''" }}, {{ day }}
+    {{- ' union all' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The earliest day (ISO string) whose rows in any input differ from the last build's recent
+    rows, leaving out the customers recomputed in full anyway (`changed`, a query or ''); none
+    when nothing differs. -#}
+{% macro feature_history_changed_from(changed) -%}
+    {%- set state = build_state() -%}
+    {%- set window_from = {} -%}
+    {%- for name, relation, day, customer in feature_history_inputs() -%}
+        {%- do window_from.update({name: '(select ' ~ name ~ '_from from ' ~ state ~ ')'}) -%}
+    {%- endfor -%}
+    {%- set query -%}
+        with previous as (
+
+            select input, customer_id, day, fingerprint from {{ feature_history_work_table('recent_rows') }}
+
+        ),
+
+        current_rows as (
+            {{ feature_history_recent_rows(window_from) }}
+        ),
+
+        differing as (
+
+            select
+                coalesce(previous.customer_id, current_rows.customer_id) as customer_id,
+                coalesce(previous.day, current_rows.day) as day
+
+            from previous
+            full outer join current_rows
+                on current_rows.input = previous.input
+                and current_rows.customer_id = previous.customer_id
+                and current_rows.day = previous.day
+            where previous.fingerprint is null
+                or current_rows.fingerprint is null
+                or previous.fingerprint <> current_rows.fingerprint
+
+        )
+
+        select cast(min(day) as {{ dbt.type_string() }}) from differing
+        {%- if changed %}
+        where customer_id not in ({{ changed }})
+        {%- endif %}
+    {%- endset -%}
+    {{- return(run_query(query).columns[0].values()[0]) -}}
 {%- endmacro %}

@@ -4,13 +4,13 @@
     or the last day of each of the feature_history_months months before as_of_date's month.
     which='to_build': the ones this build computes for every customer: all on a full build, or
     when identity_refresh says 'rebuild' (feature_history_definition: a changed var, or an
-    optional source that began or stopped delivering) or the member fields of the last build
-    are unknown; otherwise the ones not yet in the table plus those within
-    incremental_lookback_days of the as_of_date the table was last built at, or of the newest
-    day a roll-up had then reached if it lagged and has moved on since
-    (feature_history_roll_ups): their data may have grown since. The customers
-    whose identifiers or member record changed are recomputed at the other cut-offs too
-    (feature_history_build). The last build's as_of_date lives in the model's build_state.
+    optional source that began or stopped delivering) or the last build's work tables are
+    missing; otherwise the ones not yet in the table, those within incremental_lookback_days
+    of the as_of_date the table was last built at, and those from the earliest day whose rows
+    changed in any input since (feature_history_changed_from: a lagging roll-up that caught
+    up, a late ticket export). The customers whose identifiers or member record changed are
+    recomputed at the other cut-offs too (feature_history_build). The last build's as_of_date
+    lives in the model's build_state.
 #}
 {% macro feature_history_cutoffs(which='all') -%}
     {%- if not execute -%}
@@ -34,15 +34,11 @@
         {%- endfor %}
     {%- endset -%}
     {%- set state = build_state() -%}
-    {#- a roll-up newer than when the history was built re-aggregated from where it was then -#}
-    {%- set caught_up -%}
-        {%- for name, relation, day in feature_history_roll_ups() -%}
-            , case when (select max({{ day }}) from {{ relation }}) > built.{{ name }}_reached then built.{{ name }}_reached end
-        {%- endfor -%}
-    {%- endset -%}
-    {%- if which == 'all' or feature_history_refresh() == 'rebuild' or feature_history_built_customers() is none -%}
+    {%- if which == 'all' or feature_history_refresh() == 'rebuild'
+        or feature_history_written('built_customers') is none or feature_history_written('recent_rows') is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
+        {%- set changed_from = feature_history_changed_from(activity_changed_customers(feature_history_refresh())) -%}
         {%- set query -%}
             with cutoffs as ({{ all_cutoffs }}),
             built as (select * from {{ state }})
@@ -50,7 +46,10 @@
             from cutoffs
             cross join built
             where cutoffs.cutoff_date not in (select distinct as_of_date from {{ this }})
-                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'least(built.built_as_of_date' ~ caught_up ~ ')') }}
+                or cutoffs.cutoff_date >= {{ dbt.dateadd('day', -var('incremental_lookback_days'), 'built.built_as_of_date') }}
+                {%- if changed_from %}
+                or cutoffs.cutoff_date >= cast('{{ changed_from }}' as date)
+                {%- endif %}
             order by 1
         {%- endset -%}
     {%- endif -%}

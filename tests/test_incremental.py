@@ -2,7 +2,7 @@
 
 import shutil
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -216,14 +216,32 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
         con.close()
 
 
-def test_a_refresh_recomputes_the_cut_offs_that_late_events_or_a_new_source_change(
+def keep_before(raw: Path, out: Path, cuts: dict[str, tuple[str, datetime]]) -> Path:
+    """OUT: a copy of RAW in which each source in CUTS keeps only the rows whose
+    (column, moment) says they happened before the moment, and the other sources are linked."""
+    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns(*cuts))
+    con = duckdb.connect()
+    for source, (column, moment) in cuts.items():
+        (out / source).mkdir()
+        con.execute(
+            f"copy (select * from read_parquet('{raw / source}/*.parquet')"
+            f" where try_cast({column} as timestamp) < timestamp '{moment}')"
+            f" to '{out / source / 'part.parquet'}' (format parquet)"
+        )
+    con.close()
+    return out
+
+
+def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change(
     tmp_path, day_before
 ):
-    """Two changes that move no identifier but change old history rows. The events export
-    lags the orders by six days, then catches up: the events roll-up takes in the late days,
-    so a cut-off among them is recomputed though it is older than the as_of_date's lookback.
-    Then the ticket export is delivered for the first time: every ticket feature turns from
-    null (no source) to a count, at every cut-off, so the history is rebuilt."""
+    """Changes that move no identifier but change old history rows, each older than the
+    as_of_date's lookback. The events export stops at noon six days back, and the rest of that
+    day arrives later with nothing newer: the events roll-up re-aggregates that day though its
+    newest day did not move, so the cut-off on it is recomputed. Then the ticket export, ten
+    days behind, catches up (tickets are read from staging, not a roll-up): the cut-offs from
+    its first late ticket on are recomputed. Every other cut-off keeps its rows. Then surveys
+    are delivered for the first time, which changes the history's definition: it is rebuilt."""
     last = (
         duckdb.connect()
         .execute(
@@ -232,21 +250,47 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_events_or_a_new_source_chan
         )
         .fetchone()[0]
     )
-    assert (day_before / "support_tickets").is_dir()
-    lagging, recent, old = tmp_path / "lagging", last - timedelta(days=5), last - timedelta(days=60)
-    write_cut_off(day_before, lagging, last - timedelta(days=6))
-    without_tickets, with_lagging_events = tmp_path / "no_tickets", tmp_path / "lagging_events"
-    for raw, events in ((without_tickets, day_before), (with_lagging_events, lagging)):
-        shutil.copytree(day_before, raw, symlinks=True, ignore=shutil.ignore_patterns("events"))
-        shutil.rmtree(raw / "support_tickets")
-        shutil.copytree(events / "events", raw / "events", symlinks=True)
+    old, tickets_cutoff, events_cutoff = (last - timedelta(days=n) for n in (60, 10, 6))
+    events_day = datetime.combine(events_cutoff, datetime.min.time())
+    tickets_until = ("opened_at", datetime.combine(last - timedelta(days=11), datetime.min.time()))
+    no_surveys = {"surveys": ("answered_at", datetime(1900, 1, 1))}
+    half_day = keep_before(day_before, tmp_path / "half_day", {
+        "events": ("event_at", events_day + timedelta(hours=12)),
+        "support_tickets": tickets_until, **no_surveys,
+    })  # fmt: skip
+    whole_day = keep_before(day_before, tmp_path / "whole_day", {
+        "events": ("event_at", events_day + timedelta(days=1)),
+        "support_tickets": tickets_until, **no_surveys,
+    })  # fmt: skip
+    late_tickets = keep_before(day_before, tmp_path / "late_tickets", no_surveys)
+    con = duckdb.connect()
+    first_late_ticket = con.execute(
+        f"select min(try_cast(opened_at as timestamp))::date from read_parquet('{late_tickets}"
+        f"/support_tickets/*.parquet') where try_cast(opened_at as timestamp) >= ?",
+        [tickets_until[1]],
+    ).fetchone()[0]
+    late_events = con.execute(
+        f"select count(*) from read_parquet('{day_before / 'events'}/*.parquet')"
+        " where try_cast(event_at as timestamp) between ? and ?",
+        [events_day + timedelta(hours=12), events_day + timedelta(days=1)],
+    ).fetchone()[0]
+    con.close()
+    assert first_late_ticket <= tickets_cutoff and late_events > 0  # the data has both
     warehouse = tmp_path / "warehouse.duckdb"
+    cutoffs = [str(day) for day in (old, tickets_cutoff, events_cutoff)]
     select = (
         "--select", "+customer_feature_history", *NO_TESTS,
-        "--vars", f"{{as_of_date: '{last}', feature_history_cutoffs: ['{old}', '{recent}']}}",
+        "--vars", f"{{as_of_date: '{last}', feature_history_cutoffs: {cutoffs}}}",
     )  # fmt: skip
 
-    def marked_by_cutoff() -> dict:
+    def refresh_marked(raw: Path) -> dict:
+        """Mark every history row, refresh with RAW: the rows still marked per cut-off."""
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute("update marts.customer_feature_history set order_count = -1")
+        finally:
+            con.close()
+        dbt_build(raw, warehouse, *select)
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             return dict(
@@ -258,22 +302,19 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_events_or_a_new_source_chan
         finally:
             con.close()
 
-    dbt_build(with_lagging_events, warehouse, *select)
-    con = duckdb.connect(str(warehouse))
-    con.execute("update marts.customer_feature_history set order_count = -1")
-    con.close()
-    dbt_build(without_tickets, warehouse, *select)  # the events catch up
-    marked = marked_by_cutoff()
-    assert marked[recent] == 0  # five days back, but the events reached only six back
-    assert marked[old] > 100  # the rest kept: no rebuild
-
-    dbt_build(day_before, warehouse, *select)  # the tickets arrive
-    assert marked_by_cutoff() == {old: 0, recent: 0}
+    dbt_build(half_day, warehouse, *select)
+    marked = refresh_marked(whole_day)  # the events' last day fills in
+    assert marked[events_cutoff] == 0
+    assert marked[tickets_cutoff] > 100 and marked[old] > 100  # no rebuild
+    marked = refresh_marked(late_tickets)  # the tickets catch up (and the events)
+    assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
+    assert marked[old] > 100
+    assert refresh_marked(day_before) == {old: 0, tickets_cutoff: 0, events_cutoff: 0}
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        unknown = con.execute(
-            "select count(*) from marts.customer_feature_history where tickets_365d is null"
+        answered = con.execute(
+            "select count(latest_nps_score) from marts.customer_feature_history"
         ).fetchone()[0]
     finally:
         con.close()
-    assert unknown == 0
+    assert answered > 0

@@ -5,8 +5,8 @@
     incremental models diff the new mapping against (int_identity__changed_customers).
 
     It reads int_identity__customer_ids without ref (that model refs this one), so it hangs
-    off the components instead: any selection that rebuilds the components and what follows
-    (`-s int_identity__components+`, `state:modified+`) takes a fresh copy first. A build of
+    off the components instead: a selection that rebuilds the components and what follows
+    (`-s int_identity__components+`) takes a fresh copy first. A build of
     int_identity__customer_ids that leaves this model out stops with an error rather than
     keep ids against an older mapping (identity_snapshot_is_current).
 #}
