@@ -3,21 +3,23 @@
     time so the pre-hook delete (activity_delete_stale) and the model's filter agree:
 
     - activity_reprocess_from: the first day re-aggregated for everyone, as a SQL date literal
-      (empty on a full build): incremental_lookback_days before the newest day built, so rows
-      that arrive a few days late are counted; the beginning of time when identity_refresh
-      says 'rebuild' (unless the roll-up is not attributed to customers: attributed=false).
+      (empty on a full build): `lookback_days` (default incremental_lookback_days; the order
+      roll-ups pass order_lookback_days) before the newest day built, so rows that arrive or
+      change a few days late are counted; the beginning of time when identity_refresh says
+      'rebuild' (a changed definition or an older mapping; for a roll-up not attributed to
+      customers, attributed=false, a mapping that merely moved changes nothing).
     - activity_changed_customers: when identity_refresh says 'changed', a query for the
       customers whose every day is re-aggregated (int_identity__changed_customers: rows
       moved to or from them); otherwise empty. `refresh`: identity_refresh's answer for a
       model with a definition of its own (customer_feature_history).
 #}
-{% macro activity_reprocess_from(date_column, attributed=true) -%}
-    {%- set refresh = identity_refresh() if attributed else none -%}
+{% macro activity_reprocess_from(date_column, attributed=true, lookback_days=none) -%}
+    {%- set refresh = identity_refresh() -%}
     {%- if not (execute and is_incremental()) -%}
         {{- return('') -}}
     {%- endif -%}
     {%- set query -%}
-        select cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(' ~ date_column ~ ')') }} as date)
+        select cast({{ dbt.dateadd('day', -(lookback_days or var('incremental_lookback_days')), 'max(' ~ date_column ~ ')') }} as date)
         from {{ this }}
     {%- endset -%}
     {%- set reprocess_from = run_query(query).columns[0].values()[0] if refresh != 'rebuild' else none -%}
@@ -33,13 +35,13 @@
 {%- endmacro %}
 
 {#- Pre-hook of a roll-up: delete the days and customers about to be re-aggregated. -#}
-{% macro activity_delete_stale(date_column, attributed=true) -%}
+{% macro activity_delete_stale(date_column, attributed=true, lookback_days=none) -%}
     {%- if not is_incremental() -%}
         {{- return('') -}}
     {%- endif -%}
     {%- set changed = activity_changed_customers() if attributed else '' -%}
     delete from {{ this }}
-    where {{ date_column }} >= {{ activity_reprocess_from(date_column, attributed) }}
+    where {{ date_column }} >= {{ activity_reprocess_from(date_column, attributed, lookback_days) }}
     {%- if changed %}
         or customer_id in ({{ changed }})
     {%- endif %}

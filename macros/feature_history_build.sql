@@ -4,9 +4,10 @@
       those no longer wanted, and every row of the customers whose identifiers or member
       record changed (feature_history_changed_customers, settled into a work table first);
     - 'redo_changed_customers' (pre-hook): computes those customers again at the cut-offs
-      kept (the model's query rebuilds the others for everyone);
-    - 'insert_later_batches' (post-hook): builds the cut-offs the model's query left for
-      later: every wanted cut-off not in the table yet, a batch per query;
+      kept (the others are rebuilt for everyone);
+    - 'insert_later_batches' (post-hook): builds every wanted cut-off not in the table yet, a
+      batch per query: on a first build those the model's query left for later, on an
+      incremental one (whose model query builds none) those delete_stale removed and the new;
     - 'record_state' (post-hook): records the build's as_of_date, where each input's recent
       rows begin and their fingerprints (feature_history_recent_rows), the member fields, its
       definition and identity version (record_build_state), for the next build's choice of
@@ -37,11 +38,7 @@
         {%- endif %}
     {%- elif step == 'redo_changed_customers' -%}
         {%- set changed = 'select customer_id from ' ~ feature_history_work_table('changed_customers') if feature_history_changed_customers() else '' -%}
-        {%- set rebuild = feature_history_cutoffs('to_build') -%}
-        {%- set kept = [] -%}
-        {%- for cutoff in feature_history_cutoffs('all') if cutoff not in rebuild -%}
-            {%- do kept.append(cutoff) -%}
-        {%- endfor -%}
+        {%- set kept = feature_history_present() -%}  {#- what delete_stale left -#}
         {%- if changed and kept -%}
             {{- log(this.identifier ~ ': the customers whose identifiers or member record changed, at ' ~ kept | length ~ ' kept cut-offs', info=True) -}}
             {%- for batch in feature_history_batches(kept) -%}
@@ -50,7 +47,7 @@
         {%- endif -%}
         {{- return('') -}}
     {%- elif step == 'insert_later_batches' -%}
-        {%- set built = run_query('select distinct cast(as_of_date as ' ~ dbt.type_string() ~ ') from ' ~ this).columns[0].values() -%}
+        {%- set built = feature_history_present() -%}
         {%- set missing = [] -%}
         {%- for cutoff in feature_history_cutoffs('all') if cutoff not in built -%}
             {%- do missing.append(cutoff) -%}
@@ -74,6 +71,11 @@
     {%- else -%}
         {{- exceptions.raise_compiler_error('feature_history_build: unknown step ' ~ step) -}}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The cut-offs the table holds now, as ISO date strings, oldest first. #}
+{% macro feature_history_present() -%}
+    {{- return(run_query('select distinct cast(as_of_date as ' ~ dbt.type_string() ~ ') from ' ~ this ~ ' order by 1').columns[0].values() | list) -}}
 {%- endmacro %}
 
 {#- A comma-separated list of date literals. #}
@@ -167,33 +169,43 @@
 {%- endmacro %}
 
 {#- What the history reads that can change in place below the as_of_date's lookback, as
-    (name, relation, day expression, customer column or none). Each daily roll-up
-    re-aggregates from its own newest day minus the lookback at every build, and a lagging one
-    (an events export days behind the orders) catches up on days the as_of_date's lookback does
-    not cover; the sources read from staging (tickets, surveys, campaign sends) take late rows
-    the same way. So the history keeps a fingerprint of each input's rows from its newest day
-    minus the lookback (feature_history_recent_rows, per customer and day where the rows have
-    a customer) and the next build recomputes every cut-off from the earliest day whose rows
-    differ (feature_history_changed_from). Older rows are final, as in the roll-ups; an input
-    whose recent rows did not change (a source no longer delivered) costs nothing. -#}
+    (name, relation, day expression, customer column or none, recent days or none). Each
+    daily roll-up re-aggregates from its own newest day minus its lookback at every build
+    (incremental_lookback_days; order_lookback_days for the order roll-ups, whose orders are
+    refunded weeks later), so a lagging one (an events export days behind the orders) catches
+    up on days the as_of_date's lookback does not cover, and an old order's refund changes an
+    old day. The sources read from staging (tickets, surveys, campaign sends) change anywhere:
+    a ticket is resolved, scored or reclassified days after it opened. So the history keeps a
+    fingerprint of each input's rows from its newest day minus its recent days on (all rows
+    where none: the staging sources are small), per customer and day where the rows have a
+    customer (feature_history_recent_rows), and the next build recomputes every cut-off from
+    the earliest day whose rows differ (feature_history_changed_from). Older roll-up rows are
+    final, as in the roll-ups; an input whose rows did not change (a source no longer
+    delivered) costs nothing. -#}
 {% macro feature_history_inputs() -%}
+    {%- set days, order_days = var('incremental_lookback_days'), var('order_lookback_days') -%}
     {{- return([
-        ('orders', ref('int_daily_orders_per_customer'), 'order_date', 'customer_id'),
-        ('events', ref('int_daily_events_per_customer'), 'event_date', 'customer_id'),
-        ('items', ref('int_daily_items_per_customer'), 'order_date', 'customer_id'),
-        ('category_sales', ref('int_daily_category_sales'), 'order_date', none),
-        ('tickets', ref('stg_service__tickets'), 'cast(opened_at as date)', none),
-        ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none),
-        ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none),
+        ('orders', ref('int_daily_orders_per_customer'), 'order_date', 'customer_id', order_days),
+        ('events', ref('int_daily_events_per_customer'), 'event_date', 'customer_id', days),
+        ('items', ref('int_daily_items_per_customer'), 'order_date', 'customer_id', order_days),
+        ('category_sales', ref('int_daily_category_sales'), 'order_date', none, order_days),
+        ('tickets', ref('stg_service__tickets'), 'cast(opened_at as date)', none, none),
+        ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none, none),
+        ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none, none),
     ]) -}}
 {%- endmacro %}
 
-{#- Where each input's recent rows begin, by name: its newest day minus the lookback, as a
-    SQL expression; recorded as <name>_from in the history's build_state. -#}
+{#- Where each input's recent rows begin, by name: its newest day minus its recent days (the
+    beginning of time for an input fingerprinted whole), as a SQL expression; recorded as
+    <name>_from in the history's build_state. -#}
 {% macro feature_history_window_starts() -%}
     {%- set starts = {} -%}
-    {%- for name, relation, day, customer in feature_history_inputs() -%}
-        {%- do starts.update({name: '(select ' ~ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(' ~ day ~ ')') ~ ' from ' ~ relation ~ ')'}) -%}
+    {%- for name, relation, day, customer, recent_days in feature_history_inputs() -%}
+        {%- if recent_days is none -%}
+            {%- do starts.update({name: "cast('0001-01-01' as date)"}) -%}
+        {%- else -%}
+            {%- do starts.update({name: '(select ' ~ dbt.dateadd('day', -recent_days, 'max(' ~ day ~ ')') ~ ' from ' ~ relation ~ ')'}) -%}
+        {%- endif -%}
     {%- endfor -%}
     {{- return(starts) -}}
 {%- endmacro %}
@@ -202,7 +214,7 @@
     customers) and day, from the day `window_from` gives each input (a SQL date expression
     per name) on. -#}
 {% macro feature_history_recent_rows(window_from) -%}
-    {%- for name, relation, day, customer in feature_history_inputs() %}
+    {%- for name, relation, day, customer, recent_days in feature_history_inputs() %}
     select
         '{{ name }}' as input,
         {{ customer or "''" }} as customer_id,
@@ -221,7 +233,7 @@
 {% macro feature_history_changed_from(changed) -%}
     {%- set state = build_state() -%}
     {%- set window_from = {} -%}
-    {%- for name, relation, day, customer in feature_history_inputs() -%}
+    {%- for name, relation, day, customer, recent_days in feature_history_inputs() -%}
         {%- do window_from.update({name: '(select ' ~ name ~ '_from from ' ~ state ~ ')'}) -%}
     {%- endfor -%}
     {%- set query -%}

@@ -1,9 +1,11 @@
 {#
     The first day an incremental build of a checked base model (base_behaviour__events)
     checks again, as a SQL date literal (empty on a full build, which checks every raw row):
-    `incremental_lookback_days` before the newest day of its usable rows, so late rows of the
-    last days are still checked, and every row quarantined as in the future then is looked at
-    again (the as_of_date has moved). Rows whose timestamp cannot be read are always checked
+    `incremental_lookback_days` before the newest day of its usable rows or the as_of_date,
+    whichever is earlier, so late rows of the last days are still checked, every row
+    quarantined as in the future then is looked at again (the as_of_date has moved on), and a
+    rerun of an earlier day quarantines the rows after it, as a full build would. Rows whose
+    timestamp cannot be read are always checked
     again: they have no day. Queried at compile time, so the pre-hook delete and the model's
     filter see the same day.
 
@@ -14,7 +16,7 @@
         {{- return('') -}}
     {%- endif -%}
     {%- set query -%}
-        select cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'max(cast(' ~ timestamp_column ~ ' as date))') }} as date)
+        select cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'least(max(cast(' ~ timestamp_column ~ ' as date)), ' ~ as_of_date() ~ ')') }} as date)
         from {{ this }}
         where quarantine_reason is null
     {%- endset -%}

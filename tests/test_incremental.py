@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from dbtrunner import dbt_build, dbt_show_value
 
 from orchestration.settings import PROJECT_DIR
@@ -164,27 +165,32 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
     the refresh, rows older than the lookback keep it exactly for the customers whose
     identifiers did not change; those that changed (the day's new members, stitched devices,
     merges) are recomputed in full, and everyone's roll-up rows of the lookback days (the
-    newest day built and the 3 before it). So the refresh did not rebuild from scratch, and the
-    comparison with a full rebuild above covers the targeted path."""
+    newest day built and the incremental_lookback_days before it; order_lookback_days for the
+    order roll-ups). So the refresh did not rebuild from scratch, and the comparison with a
+    full rebuild above covers the targeted path."""
     warehouse = tmp_path / "warehouse.duckdb"
     select = ("--select", "+customer_feature_history", *NO_TESTS)
     dbt_build(day_before, warehouse, *select)
-    marks = {
-        "intermediate.int_daily_orders_per_customer": ("orders_placed", "order_date"),
-        "intermediate.int_daily_events_per_customer": ("events", "event_date"),
-        "intermediate.int_daily_items_per_customer": ("units", "order_date"),
-        "marts.customer_feature_history": ("order_count", "as_of_date"),
+    dbt_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    days, order_days = dbt_vars["incremental_lookback_days"], dbt_vars["order_lookback_days"]
+    marks = {  # the column marked, the day column, the lookback
+        "intermediate.int_daily_orders_per_customer": ("orders_placed", "order_date", order_days),
+        "intermediate.int_daily_events_per_customer": ("events", "event_date", days),
+        "intermediate.int_daily_items_per_customer": ("units", "order_date", order_days),
+        "marts.customer_feature_history": ("order_count", "as_of_date", days),
     }
     con = duckdb.connect(str(warehouse))
-    for table, (column, _) in marks.items():
+    for table, (column, _, _) in marks.items():
         con.execute(f"update {table} set {column} = -1")
-    # re-aggregated for everyone: the lookback (3 days) before each roll-up's newest day
+    # re-aggregated for everyone: the lookback before each roll-up's newest day
     newest = {
         table: con.execute(f"select max({day}) from {table}").fetchone()[0]
-        for table, (_, day) in marks.items()
-        if table.startswith("intermediate.")
+        for table, (_, day, _) in marks.items()
     }
-    lookback_from = newest["intermediate.int_daily_orders_per_customer"] - timedelta(days=3)
+    newest["marts.customer_feature_history"] = newest["intermediate.int_daily_orders_per_customer"]
+    lookback_from = {
+        table: newest[table] - timedelta(days=back) for table, (_, _, back) in marks.items()
+    }
     con.close()
     dbt_build(tiny_dataset / "raw", warehouse, *select)
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -196,22 +202,22 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
             ).fetchall()
         }
         assert 0 < len(changed) < 100, len(changed)  # of about 400 customers
-        for table, (column, day) in marks.items():
+        for table, (column, day, _) in marks.items():
             rows = con.execute(
-                f"select customer_id, {column} = -1 from {table} where {day} < ?", [lookback_from]
+                f"select customer_id, {column} = -1 from {table} where {day} < ?",
+                [lookback_from[table]],
             ).fetchall()
             kept = [marked for customer, marked in rows if customer not in changed]
             redone = [marked for customer, marked in rows if customer in changed]
             assert kept and all(kept), table
             assert redone and not any(redone), table
-        for table, last_day in newest.items():
-            column, day = marks[table]
-            recent = con.execute(
-                f"select count(*), count(*) filter (where {column} = -1) from {table}"
-                f" where {day} between ? and ?",
-                [last_day - timedelta(days=3), last_day],
-            ).fetchone()
-            assert recent[0] > 0 and recent[1] == 0, (table, recent)
+            if table.startswith("intermediate."):
+                recent = con.execute(
+                    f"select count(*), count(*) filter (where {column} = -1) from {table}"
+                    f" where {day} between ? and ?",
+                    [lookback_from[table], newest[table]],
+                ).fetchone()
+                assert recent[0] > 0 and recent[1] == 0, (table, recent)
     finally:
         con.close()
 
@@ -240,8 +246,10 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     day arrives later with nothing newer: the events roll-up re-aggregates that day though its
     newest day did not move, so the cut-off on it is recomputed. Then the ticket export, ten
     days behind, catches up (tickets are read from staging, not a roll-up): the cut-offs from
-    its first late ticket on are recomputed. Every other cut-off keeps its rows. Then surveys
-    are delivered for the first time, which changes the history's definition: it is rebuilt."""
+    its first late ticket on are recomputed. Then an order of three weeks ago is refunded: it
+    leaves the customer's purchases in the orders roll-up, and the cut-offs after it are
+    recomputed. Every other cut-off keeps its rows. Then surveys are delivered for the first
+    time, which changes the history's definition: it is rebuilt."""
     last = (
         duckdb.connect()
         .execute(
@@ -309,6 +317,44 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     marked = refresh_marked(late_tickets)  # the tickets catch up (and the events)
     assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
     assert marked[old] > 100
+
+    refunded = tmp_path / "refunded"
+    shutil.copytree(late_tickets, refunded, symlinks=True, ignore=shutil.ignore_patterns("orders"))
+    (refunded / "orders").mkdir()
+    con = duckdb.connect()
+    orders = f"read_parquet('{day_before / 'orders'}/*.parquet')"
+    order_id, order_day = con.execute(
+        f"select order_id, try_cast(ordered_at as timestamp)::date from {orders}"
+        " where status = 'completed' and customer_ref is not null"
+        " and try_cast(ordered_at as timestamp)::date between ? and ? order by order_id limit 1",
+        [last - timedelta(days=25), tickets_cutoff - timedelta(days=5)],
+    ).fetchone()
+    con.execute(
+        f"copy (select * replace (case when order_id = '{order_id}' then 'refunded'"
+        f" else status end as status) from {orders}) to '{refunded / 'orders' / 'part.parquet'}'"
+        " (format parquet)"
+    )
+    con.close()
+
+    def refunds_that_day() -> int:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.execute(
+                "select refunds from intermediate.int_daily_orders_per_customer as daily"
+                " inner join intermediate.int_orders_attributed as attributed"
+                "  on attributed.customer_id = daily.customer_id"
+                "  and cast(attributed.ordered_at as date) = daily.order_date"
+                " where attributed.order_id = ?",
+                [order_id],
+            ).fetchone()[0]
+        finally:
+            con.close()
+
+    refunds_before = refunds_that_day()
+    marked = refresh_marked(refunded)  # an order of three weeks ago is refunded
+    assert refunds_that_day() == refunds_before + 1, order_day
+    assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
+    assert marked[old] > 100
     assert refresh_marked(day_before) == {old: 0, tickets_cutoff: 0, events_cutoff: 0}
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -318,3 +364,26 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     finally:
         con.close()
     assert answered > 0
+
+
+def test_a_rerun_of_an_earlier_day_quarantines_the_events_after_it(tmp_path, tiny_dataset):
+    """The base events table is checked incrementally; rerunning a day ten days back (an
+    operator's backfill of a missed night) must quarantine the events after that day as in the
+    future, as a full build as of that day does, not keep them usable."""
+    raw, warehouse = tiny_dataset / "raw", tmp_path / "warehouse.duckdb"
+    select = ("--select", "+base_behaviour__events", *NO_TESTS)
+    last = dbt_show_value(raw, tmp_path / "probe.duckdb", "select {{ as_of_date() }}")
+    earlier = date.fromisoformat(str(last)) - timedelta(days=10)
+    dbt_build(raw, warehouse, *select)
+    dbt_build(raw, warehouse, *select, "--vars", f"{{as_of_date: '{earlier}'}}")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        usable_after, quarantined_after = con.execute(
+            "select count(*) filter (where quarantine_reason is null),"
+            " count(*) filter (where quarantine_reason = 'future_timestamp:event_at')"
+            " from staging.base_behaviour__events where cast(event_at as date) > ?",
+            [earlier],
+        ).fetchone()
+    finally:
+        con.close()
+    assert usable_after == 0 and quarantined_after > 0

@@ -6,11 +6,15 @@
     customers: a stitch then changes only the stitched customers' features.
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
-    activity_reprocess_from on. Not attributed to customers, so an identity change does not
-    rebuild it.
+    activity_reprocess_from on (order_lookback_days back: refunds come late). Not attributed
+    to customers, so an identity change does not rebuild it; a changed definition does
+    (build_state).
 #}
-{{ config(pre_hook="{{ activity_delete_stale('order_date', attributed=false) }}") }}
-{%- set reprocess_from = activity_reprocess_from('order_date', attributed=false) -%}
+{{ config(
+    pre_hook="{{ activity_delete_stale('order_date', attributed=false, lookback_days=var('order_lookback_days')) }}",
+    post_hook="{{ record_build_state() }}",
+) }}
+{%- set reprocess_from = activity_reprocess_from('order_date', attributed=false, lookback_days=var('order_lookback_days')) -%}
 with items as (
 
     select * from {{ ref('stg_commerce__order_items') }}

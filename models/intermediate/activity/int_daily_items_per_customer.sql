@@ -6,8 +6,8 @@
     Incremental (activity_refresh): a refresh re-aggregates the days from
     activity_reprocess_from on, and every day of the customers whose identifiers changed.
 #}
-{{ config(pre_hook="{{ activity_delete_stale('order_date') }}", post_hook="{{ record_build_state() }}") }}
-{%- set reprocess_from = activity_reprocess_from('order_date') -%}
+{{ config(pre_hook="{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days')) }}", post_hook="{{ record_build_state() }}") }}
+{%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}
 with items as (
 

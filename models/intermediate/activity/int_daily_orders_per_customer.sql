@@ -8,8 +8,8 @@
     previous purchase day of a customer's first re-aggregated purchase comes from the days
     already built.
 #}
-{{ config(pre_hook="{{ activity_delete_stale('order_date') }}", post_hook="{{ record_build_state() }}") }}
-{%- set reprocess_from = activity_reprocess_from('order_date') -%}
+{{ config(pre_hook="{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days')) }}", post_hook="{{ record_build_state() }}") }}
+{%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}
 with orders as (
 

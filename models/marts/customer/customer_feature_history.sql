@@ -5,14 +5,15 @@
     feature_history_months months before as_of_date's month. Month ends do not move as
     as_of_date advances day by day, so a past cut-off's rows stay the same between refreshes.
 
-    Incremental: a refresh builds only the cut-offs that are new or within the lookback of
-    the last build (feature_history_cutoffs; usually none, one when a month ends), after
-    deleting them and those no longer wanted, and recomputes at every cut-off only the
-    customers whose identifiers changed (feature_history_build hooks).
+    Incremental: a refresh builds only the cut-offs that are new or whose inputs changed
+    (feature_history_cutoffs; usually none, one when a month ends), after deleting them and
+    those no longer wanted, and recomputes at every other cut-off only the customers whose
+    identifiers or member record changed (feature_history_build hooks, which do all of a
+    refresh's work: the model's own query then builds no cut-off).
 
-    A few cut-offs per query (var feature_history_cutoffs_per_query): the model's query builds
-    the first ones and a post-hook inserts the rest (positionally: a test compares the rows
-    with one query's). At a million customers, twelve cut-offs in one query aggregate twelve
+    A few cut-offs per query (var feature_history_cutoffs_per_query): on a first build the
+    model's query builds the first ones and a post-hook inserts the rest (positionally: a test
+    compares the rows with one query's). At a million customers, twelve cut-offs in one query aggregate twelve
     million customer-rows at once and spilled to disk for 1,241 s; three at a time (and one
     dbt model at a time, no core lost to polling), 302 s. With the daily roll-ups stored
     clustered by customer (stored_in_order), three per query still beat six: 34 s against 125 s.
@@ -29,5 +30,5 @@
     post_hook=["{{ feature_history_build('insert_later_batches') }}", "{{ feature_history_build('record_state') }}"],
 ) }}  {#- an exception to the marts' tables: history only grows by a month at a time #}
 -- depends_on: {{ ref('int_identity__versions') }}, {{ ref('int_identity__changed_customers') }} (read by the hooks)
-{%- set batches = feature_history_batches(feature_history_cutoffs('to_build')) %}
+{%- set batches = feature_history_batches([] if is_incremental() else feature_history_cutoffs('all')) %}
 {{ customer_features_at(feature_history_cutoffs_sql(batches[0] if batches else [])) }}
