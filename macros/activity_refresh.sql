@@ -6,14 +6,15 @@
       (empty on a full build): `lookback_days` (default incremental_lookback_days; the order
       roll-ups pass order_lookback_days) before the newest day built, so rows that arrive or
       change a few days late are counted; the beginning of time when identity_refresh says
-      'rebuild' (a changed definition or an older mapping; for a roll-up not attributed to
-      customers, attributed=false, a mapping that merely moved changes nothing).
+      'rebuild' (a changed definition or an older mapping; a mapping that merely moved,
+      'changed', keeps the window: activity_delete_stale adds the moved customers of a roll-up
+      attributed to them).
     - activity_changed_customers: when identity_refresh says 'changed', a query for the
       customers whose every day is re-aggregated (int_identity__changed_customers: rows
       moved to or from them); otherwise empty. `refresh`: identity_refresh's answer for a
       model with a definition of its own (customer_feature_history).
 #}
-{% macro activity_reprocess_from(date_column, attributed=true, lookback_days=none) -%}
+{% macro activity_reprocess_from(date_column, lookback_days=none) -%}
     {%- set refresh = identity_refresh() -%}
     {%- if not (execute and is_incremental()) -%}
         {{- return('') -}}
@@ -41,7 +42,7 @@
     {%- endif -%}
     {%- set changed = activity_changed_customers() if attributed else '' -%}
     delete from {{ this }}
-    where {{ date_column }} >= {{ activity_reprocess_from(date_column, attributed, lookback_days) }}
+    where {{ date_column }} >= {{ activity_reprocess_from(date_column, lookback_days) }}
     {%- if changed %}
         or customer_id in ({{ changed }})
     {%- endif %}

@@ -34,11 +34,12 @@
         {%- endfor %}
     {%- endset -%}
     {%- set state = build_state() -%}
-    {%- if which == 'all' or feature_history_refresh() == 'rebuild'
+    {%- set refresh = feature_history_refresh() if which == 'to_build' else none -%}
+    {%- if which == 'all' or refresh == 'rebuild'
         or feature_history_written('built_customers') is none or feature_history_written('recent_rows') is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
-        {%- set changed_from = feature_history_changed_from(activity_changed_customers(feature_history_refresh())) -%}
+        {%- set changed_from = feature_history_changed_from(activity_changed_customers(refresh)) -%}
         {%- set query -%}
             with cutoffs as ({{ all_cutoffs }}),
             built as (select * from {{ state }})

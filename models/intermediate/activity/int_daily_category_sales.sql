@@ -7,14 +7,14 @@
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
     activity_reprocess_from on (order_lookback_days back: refunds come late). Not attributed
-    to customers, so an identity change does not rebuild it; a changed definition does
-    (build_state).
+    to customers, so identifiers moving between customers change none of its rows; a changed
+    definition rebuilds it (build_state).
 #}
 {{ config(
     pre_hook="{{ activity_delete_stale('order_date', attributed=false, lookback_days=var('order_lookback_days')) }}",
     post_hook="{{ record_build_state() }}",
 ) }}
-{%- set reprocess_from = activity_reprocess_from('order_date', attributed=false, lookback_days=var('order_lookback_days')) -%}
+{%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 with items as (
 
     select * from {{ ref('stg_commerce__order_items') }}

@@ -13,10 +13,11 @@
 
     A few cut-offs per query (var feature_history_cutoffs_per_query): on a first build the
     model's query builds the first ones and a post-hook inserts the rest (positionally: a test
-    compares the rows with one query's). At a million customers, twelve cut-offs in one query aggregate twelve
-    million customer-rows at once and spilled to disk for 1,241 s; three at a time (and one
-    dbt model at a time, no core lost to polling), 302 s. With the daily roll-ups stored
-    clustered by customer (stored_in_order), three per query still beat six: 34 s against 125 s.
+    compares the rows with one query's). At a million customers, twelve cut-offs in one query
+    aggregate twelve million customer-rows at once and spilled to disk for 1,241 s; three at a
+    time (and one dbt model at a time, no core lost to polling), 302 s. With the daily
+    roll-ups stored clustered by customer (stored_in_order), three per query still beat six:
+    34 s against 125 s.
 #}
 {#- Spark's Parquet tables cannot delete the cut-offs being rebuilt: rebuilt in full there. #}
 {{ config(
