@@ -6,9 +6,22 @@
     record_build_state as the model's last post-hook, in the model's transaction.
 #}
 
+{#- A table an incremental model keeps beside it, intermediate.<model>__<name> (`model`: a
+    relation, default this model): its build_state; customer_feature_history's work tables;
+    the late days and input days of the models that watch for late rows (late_days.sql). -#}
+{% macro side_table(name, model=none) -%}
+    {%- set model = model or this -%}
+    {{- return(api.Relation.create(database=model.database, schema='intermediate', identifier=model.identifier ~ '__' ~ name)) -}}
+{%- endmacro %}
+
+{#- side_table(name) if a build has written it, or none. -#}
+{% macro side_table_written(name) -%}
+    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__' ~ name)) -}}
+{%- endmacro %}
+
 {#- The state table, or none before the first build. -#}
 {% macro build_state() -%}
-    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__build_state')) -}}
+    {{- return(side_table_written('build_state')) -}}
 {%- endmacro %}
 
 {#- What shapes an incremental model's rows besides the data and the identity mapping, as a
@@ -32,7 +45,7 @@
 {% macro record_build_state(columns='', definition=none) -%}
     {%- set versions = ref('int_identity__versions') -%}
     {%- if execute and config.get('materialized') == 'incremental' -%}
-        create or replace table {{ api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__build_state') }} as
+        create or replace table {{ side_table('build_state') }} as
         select {{ columns ~ ', ' if columns }}identity_version, '{{ definition or build_definition() }}' as definition
         from {{ versions }}
     {%- endif -%}

@@ -25,8 +25,8 @@
         {%- set changed = feature_history_changed_customers() -%}
         {%- if changed -%}
             {#- read by every import CTE of each batch below: computed once (0.3 s a time at l) -#}
-            {%- do run_query('create or replace table ' ~ feature_history_work_table('changed_customers') ~ ' as ' ~ changed) -%}
-            {%- set changed = 'select customer_id from ' ~ feature_history_work_table('changed_customers') -%}
+            {%- do run_query('create or replace table ' ~ side_table('changed_customers') ~ ' as ' ~ changed) -%}
+            {%- set changed = 'select customer_id from ' ~ side_table('changed_customers') -%}
         {%- endif -%}
         delete from {{ this }}
         where as_of_date not in ({{ feature_history_dates(keep) }})
@@ -37,7 +37,7 @@
             or customer_id in ({{ changed }})
         {%- endif %}
     {%- elif step == 'redo_changed_customers' -%}
-        {%- set changed = 'select customer_id from ' ~ feature_history_work_table('changed_customers') if feature_history_changed_customers() else '' -%}
+        {%- set changed = 'select customer_id from ' ~ side_table('changed_customers') if feature_history_changed_customers() else '' -%}
         {%- set kept = feature_history_present() -%}  {#- what delete_stale left -#}
         {%- if changed and kept -%}
             {{- log(this.identifier ~ ': the customers whose identifiers or member record changed, at ' ~ kept | length ~ ' kept cut-offs', info=True) -}}
@@ -60,8 +60,8 @@
         {{- return('') -}}
     {%- elif step == 'record_state' -%}
         {%- if config.get('materialized') == 'incremental' -%}
-            {%- do run_query('create or replace table ' ~ feature_history_work_table('built_customers') ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
-            {%- do run_query('create or replace table ' ~ feature_history_work_table('recent_rows') ~ ' as ' ~ feature_history_recent_rows(feature_history_window_starts())) -%}
+            {%- do run_query('create or replace table ' ~ side_table('built_customers') ~ ' as select customer_id, ' ~ feature_history_member_fields() | join(', ') ~ ' from ' ~ ref('customer_360')) -%}
+            {%- do run_query('create or replace table ' ~ side_table('recent_rows') ~ ' as ' ~ feature_history_recent_rows(feature_history_window_starts())) -%}
         {%- endif -%}
         {%- set window_starts = [] -%}
         {%- for name, start in feature_history_window_starts().items() -%}
@@ -105,26 +105,12 @@
     {{- return(['registered_at', 'birth_date']) -}}
 {%- endmacro %}
 
-{#- A table beside the history, intermediate.customer_feature_history__<name>: built_customers
-    (those fields per customer as the last build read them) and recent_rows (its inputs'
-    recent rows, feature_history_recent_rows), both written by record_state, or
-    changed_customers (this build's, written by delete_stale). -#}
-{% macro feature_history_work_table(name) -%}
-    {{- return(api.Relation.create(database=this.database, schema='intermediate', identifier=this.identifier ~ '__' ~ name)) -}}
-{%- endmacro %}
-
-{#- feature_history_work_table(name) if a build has written it, or none: built_customers and
-    recent_rows do not exist before the first incremental build. -#}
-{% macro feature_history_written(name) -%}
-    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__' ~ name)) -}}
-{%- endmacro %}
-
 {#- A query for the customers whose history must be recomputed at every kept cut-off: those
     whose identifiers changed (activity_changed_customers) or whose member fields did since
     the last build. Empty before built_customers exists (every cut-off is then rebuilt:
     feature_history_cutoffs). #}
 {% macro feature_history_changed_customers() -%}
-    {%- set built = feature_history_written('built_customers') -%}
+    {%- set built = side_table_written('built_customers') -%}
     {%- if built is none -%}
         {{- return('') -}}
     {%- endif -%}
@@ -161,7 +147,7 @@
     and the recent_rows table), so a state written by older code is rebuilt, not misread. -#}
 {% macro feature_history_definition() -%}
     {%- set present = run_query('select ' ~ optional_sources_present()) -%}
-    {%- set flags = {'state_layout': 3} -%}
+    {%- set flags = {'state_layout': 4} -%}
     {%- for column in present.columns -%}
         {%- do flags.update({column.name: column.values()[0]}) -%}
     {%- endfor -%}
@@ -179,8 +165,10 @@
     fingerprint of each input's rows from its newest day minus its recent days on (all rows
     where none: the staging sources are small), per customer and day where the rows have a
     customer (feature_history_recent_rows), and the next build recomputes every cut-off from
-    the earliest day whose rows differ (feature_history_changed_from). Older roll-up rows are
-    final, as in the roll-ups; an input whose rows did not change (a source no longer
+    the earliest day whose rows differ (feature_history_changed_from). The events roll-up
+    also re-aggregates older days whose events arrived late (late_days.sql): the events per
+    day it took in, fingerprinted whole as `late_events`, show which. Other older roll-up rows
+    are final, as in the roll-ups; an input whose rows did not change (a source no longer
     delivered) costs nothing. -#}
 {% macro feature_history_inputs() -%}
     {%- set days, order_days = var('incremental_lookback_days'), var('order_lookback_days') -%}
@@ -192,6 +180,7 @@
         ('tickets', ref('stg_service__tickets'), 'cast(opened_at as date)', none, none),
         ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none, none),
         ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none, none),
+        ('late_events', side_table('input_days', ref('int_daily_events_per_customer')), 'day', none, none),
     ]) -}}
 {%- endmacro %}
 
@@ -239,7 +228,7 @@
     {%- set query -%}
         with previous as (
 
-            select input, customer_id, day, fingerprint from {{ feature_history_work_table('recent_rows') }}
+            select input, customer_id, day, fingerprint from {{ side_table('recent_rows') }}
 
         ),
 

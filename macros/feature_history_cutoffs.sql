@@ -36,7 +36,7 @@
     {%- set state = build_state() -%}
     {%- set refresh = feature_history_refresh() if which == 'to_build' else none -%}
     {%- if which == 'all' or refresh == 'rebuild'
-        or feature_history_written('built_customers') is none or feature_history_written('recent_rows') is none -%}
+        or side_table_written('built_customers') is none or side_table_written('recent_rows') is none -%}
         {%- set query = 'select distinct cast(cutoff_date as ' ~ dbt.type_string() ~ ') from (' ~ all_cutoffs ~ ') as cutoffs order by 1' -%}
     {%- else -%}
         {%- set changed_from = feature_history_changed_from(activity_changed_customers(refresh)) -%}

@@ -24,7 +24,9 @@
     {{- return("cast('" ~ (recheck_day or '0001-01-01') ~ "' as date)") -}}
 {%- endmacro %}
 
-{#- Whether a row's timestamp (an expression) falls on or after recheck_from's day, or is unknown. #}
+{#- Whether a row's timestamp (an expression) falls on or after recheck_from's day or on a
+    late day (find_late_days, a pre-hook before the delete), or is unknown. #}
 {% macro is_rechecked(timestamp_expression, recheck_day) -%}
-    ({{ timestamp_expression }} is null or cast({{ timestamp_expression }} as date) >= {{ recheck_day }})
+    ({{ timestamp_expression }} is null or cast({{ timestamp_expression }} as date) >= {{ recheck_day }}
+        or {{ is_late_day('cast(' ~ timestamp_expression ~ ' as date)') }})
 {%- endmacro %}

@@ -58,11 +58,32 @@ def day_before(tiny_dataset, tmp_path_factory) -> Path:
     return root / "raw"
 
 
+LATE_DAYS_BACK = 20  # the day whose afternoon of events the D - 1 export lacks
+
+
 @pytest.fixture(scope="module")
-def refreshed_and_rebuilt(tiny_dataset, day_before, tmp_path_factory) -> tuple[Path, Path, dict]:
+def late_day(day_before) -> datetime:
+    """Midnight of the day LATE_DAYS_BACK before the last day of the D - 1 export."""
+    con = duckdb.connect()
+    try:
+        last = con.execute(
+            "select max(try_cast(ordered_at as timestamp))::date"
+            f" from read_parquet('{day_before / 'orders'}/*.parquet')"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    return datetime.combine(last - timedelta(days=LATE_DAYS_BACK), datetime.min.time())
+
+
+@pytest.fixture(scope="module")
+def refreshed_and_rebuilt(
+    tiny_dataset, day_before, late_day, tmp_path_factory
+) -> tuple[Path, Path, dict]:
     """Built on the export of the day before the data's as_of_date D, then refreshed with D:
     D's orders and events, and its new members and the devices it stitches to known ones, so
-    identifiers move between customers. And a copy of the D - 1 warehouse rebuilt in full at D
+    identifiers move between customers. The D - 1 export also lacks the afternoon of events of
+    a day three weeks back (an app's offline buffer), which D's export brings, far older than
+    the lookback. And a copy of the D - 1 warehouse rebuilt in full at D
     (--full-refresh: every incremental model from scratch). Both start from the D - 1
     warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
     the ids its identifiers had), so only a rebuild with the same past gets the same ids."""
@@ -72,7 +93,8 @@ def refreshed_and_rebuilt(tiny_dataset, day_before, tmp_path_factory) -> tuple[P
     (root / "rebuilt").mkdir()
     refreshed = root / "refreshed" / "warehouse.duckdb"
     rebuilt = root / "rebuilt" / "warehouse.duckdb"
-    dbt_build(day_before, refreshed, *NO_TESTS)
+    buffered = keep_rows(day_before, root / "buffered", {"events": without_afternoon(late_day)})
+    dbt_build(buffered, refreshed, *NO_TESTS)
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
     dbt_build(raw, refreshed, *NO_TESTS)
@@ -113,6 +135,42 @@ def test_the_appended_day_reaches_the_public_tables(refreshed_and_rebuilt):
         con.close()
     assert days[1] == as_of
     assert newest_event == as_of  # checked by the incremental base model
+
+
+def test_events_delivered_weeks_late_reach_the_base_table_and_the_roll_up(
+    refreshed_and_rebuilt, tiny_dataset, late_day
+):
+    """Names what the comparison above finds when a refresh never reads the late afternoon:
+    after the refresh, the base table holds every raw event of that day, and the roll-up
+    counts the events the full rebuild counts there (with nothing watching for late days, the
+    base table held 19 of the day's 48 events and the roll-up counted 19 instead of 45)."""
+    refreshed, rebuilt, _ = refreshed_and_rebuilt
+    con = duckdb.connect()
+    try:
+        raw_rows, late_rows = con.execute(
+            "select count(*), count(*) filter (where hour(try_cast(event_at as timestamp)) >= 12)"
+            f" from read_parquet('{tiny_dataset / 'raw' / 'events'}/*.parquet')"
+            " where try_cast(event_at as timestamp)::date = ?",
+            [late_day.date()],
+        ).fetchone()
+    finally:
+        con.close()
+    assert late_rows > 0  # the afternoon the D - 1 export lacked
+
+    def counted(warehouse: Path) -> tuple[int, int]:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.execute(
+                "select (select count(*) from staging.base_behaviour__events"
+                "        where cast(event_at as date) = $day),"
+                "    (select sum(events) from intermediate.int_daily_events_per_customer"
+                "        where event_date = $day)",
+                {"day": late_day.date()},
+            ).fetchone()
+        finally:
+            con.close()
+
+    assert counted(refreshed) == (raw_rows, counted(rebuilt)[1])
 
 
 def test_the_feature_history_is_the_same_whatever_the_cut_offs_per_query(
@@ -222,20 +280,40 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
         con.close()
 
 
-def keep_before(raw: Path, out: Path, cuts: dict[str, tuple[str, datetime]]) -> Path:
-    """OUT: a copy of RAW in which each source in CUTS keeps only the rows whose
-    (column, moment) says they happened before the moment, and the other sources are linked."""
-    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns(*cuts))
+def keep_rows(raw: Path, out: Path, keep: dict[str, str]) -> Path:
+    """OUT: a copy of RAW in which each source in KEEP keeps only the rows its SQL condition
+    holds for, and the other sources are linked."""
+    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns(*keep))
     con = duckdb.connect()
-    for source, (column, moment) in cuts.items():
+    for source, condition in keep.items():
         (out / source).mkdir()
         con.execute(
-            f"copy (select * from read_parquet('{raw / source}/*.parquet')"
-            f" where try_cast({column} as timestamp) < timestamp '{moment}')"
+            f"copy (select * from read_parquet('{raw / source}/*.parquet') where {condition})"
             f" to '{out / source / 'part.parquet'}' (format parquet)"
         )
     con.close()
     return out
+
+
+def happened_before(column: str, moment: datetime) -> str:
+    """A keep_rows condition: the rows whose column says they happened before the moment."""
+    return f"try_cast({column} as timestamp) < timestamp '{moment}'"
+
+
+def without_afternoon(day: datetime) -> str:
+    """A keep_rows condition for events: all but those of the afternoon of DAY (midnight)."""
+    return (
+        f"not coalesce({happened_before('event_at', day + timedelta(days=1))}"
+        f" and not {happened_before('event_at', day + timedelta(hours=12))}, false)"
+    )
+
+
+def keep_before(raw: Path, out: Path, cuts: dict[str, tuple[str, datetime]]) -> Path:
+    """keep_rows: each source in CUTS keeps the rows whose (column, moment) says they happened
+    before the moment."""
+    return keep_rows(raw, out, {
+        source: happened_before(column, moment) for source, (column, moment) in cuts.items()
+    })  # fmt: skip
 
 
 def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change(
@@ -244,12 +322,14 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     """Changes that move no identifier but change old history rows, each older than the
     as_of_date's lookback. The events export stops at noon six days back, and the rest of that
     day arrives later with nothing newer: the events roll-up re-aggregates that day though its
-    newest day did not move, so the cut-off on it is recomputed. Then the ticket export, ten
-    days behind, catches up (tickets are read from staging, not a roll-up): the cut-offs from
-    its first late ticket on are recomputed. Then an order of three weeks ago is refunded: it
-    leaves the customer's purchases in the orders roll-up, and the cut-offs after it are
-    recomputed. Every other cut-off keeps its rows. Then surveys are delivered for the first
-    time, which changes the history's definition: it is rebuilt."""
+    newest day did not move, so the cut-off on it is recomputed. Then the afternoon of events
+    of three weeks back, missing so far (an app's offline buffer), arrives: the roll-up
+    re-aggregates that day (late_days.sql) and the cut-offs after it are recomputed. Then the
+    ticket export, ten days behind, catches up (tickets are read from staging, not a roll-up):
+    the cut-offs from its first late ticket on are recomputed. Then an order of three weeks
+    ago is refunded: it leaves the customer's purchases in the orders roll-up, and the
+    cut-offs after it are recomputed. Every other cut-off keeps its rows. Then surveys are
+    delivered for the first time, which changes the history's definition: it is rebuilt."""
     last = (
         duckdb.connect()
         .execute(
@@ -262,14 +342,23 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     events_day = datetime.combine(events_cutoff, datetime.min.time())
     tickets_until = ("opened_at", datetime.combine(last - timedelta(days=11), datetime.min.time()))
     no_surveys = {"surveys": ("answered_at", datetime(1900, 1, 1))}
-    half_day = keep_before(day_before, tmp_path / "half_day", {
-        "events": ("event_at", events_day + timedelta(hours=12)),
-        "support_tickets": tickets_until, **no_surveys,
-    })  # fmt: skip
-    whole_day = keep_before(day_before, tmp_path / "whole_day", {
-        "events": ("event_at", events_day + timedelta(days=1)),
-        "support_tickets": tickets_until, **no_surveys,
-    })  # fmt: skip
+    buffered_day = datetime.combine(last - timedelta(days=21), datetime.min.time())
+    tickets_and_surveys = {
+        "support_tickets": happened_before(*tickets_until),
+        "surveys": happened_before(*no_surveys["surveys"]),
+    }
+
+    def events_until(name: str, moment: datetime, buffered: bool = True) -> Path:
+        """The export with events up to the moment, with or without the afternoon of
+        buffered_day, and the tickets and surveys of the first steps."""
+        events = happened_before("event_at", moment)
+        if buffered:
+            events += f" and {without_afternoon(buffered_day)}"
+        return keep_rows(day_before, tmp_path / name, {"events": events, **tickets_and_surveys})
+
+    half_day = events_until("half_day", events_day + timedelta(hours=12))
+    whole_day = events_until("whole_day", events_day + timedelta(days=1))
+    unbuffered = events_until("unbuffered", events_day + timedelta(days=1), buffered=False)
     late_tickets = keep_before(day_before, tmp_path / "late_tickets", no_surveys)
     con = duckdb.connect()
     first_late_ticket = con.execute(
@@ -277,13 +366,16 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
         f"/support_tickets/*.parquet') where try_cast(opened_at as timestamp) >= ?",
         [tickets_until[1]],
     ).fetchone()[0]
-    late_events = con.execute(
-        f"select count(*) from read_parquet('{day_before / 'events'}/*.parquet')"
-        " where try_cast(event_at as timestamp) between ? and ?",
-        [events_day + timedelta(hours=12), events_day + timedelta(days=1)],
-    ).fetchone()[0]
+    late_events, buffered_events = (
+        con.execute(
+            f"select count(*) from read_parquet('{day_before / 'events'}/*.parquet')"
+            " where try_cast(event_at as timestamp) between ? and ?",
+            [day + timedelta(hours=12), day + timedelta(days=1)],
+        ).fetchone()[0]
+        for day in (events_day, buffered_day)
+    )
     con.close()
-    assert first_late_ticket <= tickets_cutoff and late_events > 0  # the data has both
+    assert first_late_ticket <= tickets_cutoff and late_events > 0 and buffered_events > 0
     warehouse = tmp_path / "warehouse.duckdb"
     cutoffs = [str(day) for day in (old, tickets_cutoff, events_cutoff)]
     select = (
@@ -314,6 +406,9 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     marked = refresh_marked(whole_day)  # the events' last day fills in
     assert marked[events_cutoff] == 0
     assert marked[tickets_cutoff] > 100 and marked[old] > 100  # no rebuild
+    marked = refresh_marked(unbuffered)  # the afternoon of three weeks back arrives
+    assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
+    assert marked[old] > 100
     marked = refresh_marked(late_tickets)  # the tickets catch up (and the events)
     assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
     assert marked[old] > 100

@@ -5,10 +5,21 @@
     identifier belong to nobody and are left out.
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
-    activity_reprocess_from on (the newest built day minus the lookback), and every day of the
-    customers whose identifiers changed, after deleting them, so history is not rescanned.
+    activity_reprocess_from on (the newest built day minus the lookback), the older days whose
+    events changed since (late_days.sql: an app's offline buffer uploaded a week late), and
+    every day of the customers whose identifiers changed, after deleting them, so history is
+    not rescanned.
 #}
-{{ config(pre_hook="{{ activity_delete_stale('event_date') }}", post_hook="{{ record_build_state() }}") }}
+{{ config(
+    pre_hook=[
+        "{{ activity_find_late_days('event_date', ref('stg_behaviour__events'), 'event_at') }}",
+        "{{ activity_delete_stale('event_date', late_days=true) }}",
+    ],
+    post_hook=[
+        "{{ record_input_days(ref('stg_behaviour__events'), 'event_at') }}",
+        "{{ record_build_state() }}",
+    ],
+) }}
 {%- set reprocess_from = activity_reprocess_from('event_date') -%}
 {%- set changed_customers = activity_changed_customers() -%}
 {%- set event_counts = {
@@ -28,6 +39,7 @@ events as (
     select * from {{ ref('stg_behaviour__events') }}
     {%- if reprocess_from %}
     where event_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        or {{ is_late_day('cast(event_at as date)') }}
         {%- if changed_customers %}
         {#- by identifier before the join: the old days of a few customers, not of everyone #}
         or {{ identifier_key('id_type', 'id_value') }} in (

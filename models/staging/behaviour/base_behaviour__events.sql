@@ -2,18 +2,22 @@
     Every raw behaviour event, normalised and checked; see base_commerce__orders.
 
     Incremental (the largest source: a hundred million rows at a million customers): a
-    refresh checks again only the raw rows from recheck_from's day on (the newest usable day
-    minus incremental_lookback_days) and those without a readable timestamp, after deleting
-    them; older rows were checked before and are final, as in the daily roll-ups. Duplicates
-    are found among the rows checked together, so a copy of an event older than the lookback
-    arriving late is not seen (nor are older rows re-mapped after a seed changes): after a
-    backfill or such a change, run with --full-refresh. On Spark (no delete) a table.
+    refresh checks again, after deleting them, the raw rows from recheck_from's day on (the
+    newest usable day minus incremental_lookback_days), those without a readable timestamp,
+    and every row of an older day whose raw rows are more or fewer than this table's
+    (late_days.sql: events delivered late); other rows were checked before and are final, as
+    in the daily roll-ups. Duplicates are found among the rows checked together, so a copy of
+    an older event under another timestamp is not seen (nor are older rows re-mapped after a
+    seed changes): after such a change, run with --full-refresh. On Spark (no delete) a table.
 #}
 {{ config(
     materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
+    pre_hook=[
+        "{% if is_incremental() %}{{ find_late_days(rows_per_day(source('behaviour', 'events'), dbt.safe_cast('event_at', dbt.type_timestamp())), rows_per_day(this, 'event_at'), recheck_from('event_at')) }}{% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
+    ],
 ) }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('behaviour', 'events') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
