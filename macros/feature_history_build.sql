@@ -172,7 +172,7 @@
     delivered) costs nothing. -#}
 {% macro feature_history_inputs() -%}
     {%- set days, order_days = var('incremental_lookback_days'), var('order_lookback_days') -%}
-    {{- return([
+    {%- set inputs = [
         ('orders', ref('int_daily_orders_per_customer'), 'order_date', 'customer_id', order_days),
         ('events', ref('int_daily_events_per_customer'), 'event_date', 'customer_id', days),
         ('items', ref('int_daily_items_per_customer'), 'order_date', 'customer_id', order_days),
@@ -180,8 +180,15 @@
         ('tickets', ref('stg_service__tickets'), 'cast(opened_at as date)', none, none),
         ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none, none),
         ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none, none),
-        ('late_events', side_table('input_days', ref('int_daily_events_per_customer')), 'day', none, none),
-    ]) -}}
+    ] -%}
+    {#- the roll-up's record, once it has one (none on Spark, nor before the roll-up's first
+        build with this code: a history built alone then goes without, and the next build,
+        finding every day new, recomputes every cut-off) -#}
+    {%- set taken = side_table('input_days', ref('int_daily_events_per_customer')) -%}
+    {%- if execute and adapter.get_relation(taken.database, taken.schema, taken.identifier) is not none -%}
+        {%- do inputs.append(('late_events', taken, 'day', none, none)) -%}
+    {%- endif -%}
+    {{- return(inputs) -}}
 {%- endmacro %}
 
 {#- Where each input's recent rows begin, by name: its newest day minus its recent days (the
@@ -222,8 +229,10 @@
 {% macro feature_history_changed_from(changed) -%}
     {%- set state = build_state() -%}
     {%- set window_from = {} -%}
+    {%- set starts = feature_history_window_starts() -%}
     {%- for name, relation, day, customer, recent_days in feature_history_inputs() -%}
-        {%- do window_from.update({name: '(select ' ~ name ~ '_from from ' ~ state ~ ')'}) -%}
+        {#- an input fingerprinted whole starts at the beginning of time, in every build #}
+        {%- do window_from.update({name: starts[name] if recent_days is none else '(select ' ~ name ~ '_from from ' ~ state ~ ')'}) -%}
     {%- endfor -%}
     {%- set query -%}
         with previous as (

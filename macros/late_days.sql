@@ -50,7 +50,10 @@
     run (Spark). -#}
 {% macro record_input_days(relation, timestamp_expression) -%}
     {%- if config.get('materialized') == 'incremental' -%}
-        create or replace table {{ side_table('input_days') }} as {{ rows_per_day(relation, timestamp_expression) }}
+        {%- set recorded = side_table('input_days').incorporate(type='table') -%}
+        {#- in dbt's relation cache too: a history built later in the same run looks it up -#}
+        {%- do adapter.cache_added(recorded) -%}
+        create or replace table {{ recorded }} as {{ rows_per_day(relation, timestamp_expression) }}
     {%- endif -%}
 {%- endmacro %}
 

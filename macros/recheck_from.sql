@@ -7,7 +7,8 @@
     rerun of an earlier day quarantines the rows after it, as a full build would. Rows whose
     timestamp cannot be read are always checked
     again: they have no day. Queried at compile time, so the pre-hook delete and the model's
-    filter see the same day.
+    filter see the same day. (Older days whose raw rows changed are checked again too:
+    is_rechecked reads the late days a pre-hook wrote before the delete, late_days.sql.)
 
     Arguments: timestamp_column, the base model's parsed timestamp column.
 #}

@@ -18,6 +18,12 @@ from cut_off import built_as_of_date, write_cut_off  # noqa: E402
 NO_TESTS = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
 
+def first_row(warehouse: Path, sql: str, params=()) -> tuple:
+    """The first row of a query on a warehouse, opened read-only and closed again."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params).fetchone()
+
+
 def table_digests(warehouse: Path) -> dict[str, tuple[int, int]]:
     """Row count and an order-insensitive hash of every row of every public table: the marts,
     and the audit tables (quarantined rows among them)."""
@@ -58,7 +64,7 @@ def day_before(tiny_dataset, tmp_path_factory) -> Path:
     return root / "raw"
 
 
-LATE_DAYS_BACK = 20  # the day whose afternoon of events the D - 1 export lacks
+LATE_DAYS_BACK = 40  # the day whose afternoon of events the D - 1 export lacks: before a month-end
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,8 @@ def refreshed_and_rebuilt(
     """Built on the export of the day before the data's as_of_date D, then refreshed with D:
     D's orders and events, and its new members and the devices it stitches to known ones, so
     identifiers move between customers. The D - 1 export also lacks the afternoon of events of
-    a day three weeks back (an app's offline buffer), which D's export brings, far older than
-    the lookback. And a copy of the D - 1 warehouse rebuilt in full at D
+    a day six weeks back (an app's offline buffer), which D's export brings, far older than
+    the lookback and before the last month-end cut-off of the feature history. And a copy of the D - 1 warehouse rebuilt in full at D
     (--full-refresh: every incremental model from scratch). Both start from the D - 1
     warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
     the ids its identifiers had), so only a rebuild with the same past gets the same ids."""
@@ -158,17 +164,14 @@ def test_events_delivered_weeks_late_reach_the_base_table_and_the_roll_up(
     assert late_rows > 0  # the afternoon the D - 1 export lacked
 
     def counted(warehouse: Path) -> tuple[int, int]:
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            return con.execute(
-                "select (select count(*) from staging.base_behaviour__events"
-                "        where cast(event_at as date) = $day),"
-                "    (select sum(events) from intermediate.int_daily_events_per_customer"
-                "        where event_date = $day)",
-                {"day": late_day.date()},
-            ).fetchone()
-        finally:
-            con.close()
+        return first_row(
+            warehouse,
+            "select (select count(*) from staging.base_behaviour__events"
+            "        where cast(event_at as date) = $day),"
+            "    (select sum(events) from intermediate.int_daily_events_per_customer"
+            "        where event_date = $day)",
+            {"day": late_day.date()},
+        )
 
     assert counted(refreshed) == (raw_rows, counted(rebuilt)[1])
 
@@ -432,18 +435,15 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     con.close()
 
     def refunds_that_day() -> int:
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            return con.execute(
-                "select refunds from intermediate.int_daily_orders_per_customer as daily"
-                " inner join intermediate.int_orders_attributed as attributed"
-                "  on attributed.customer_id = daily.customer_id"
-                "  and cast(attributed.ordered_at as date) = daily.order_date"
-                " where attributed.order_id = ?",
-                [order_id],
-            ).fetchone()[0]
-        finally:
-            con.close()
+        return first_row(
+            warehouse,
+            "select refunds from intermediate.int_daily_orders_per_customer as daily"
+            " inner join intermediate.int_orders_attributed as attributed"
+            "  on attributed.customer_id = daily.customer_id"
+            "  and cast(attributed.ordered_at as date) = daily.order_date"
+            " where attributed.order_id = ?",
+            [order_id],
+        )[0]
 
     refunds_before = refunds_that_day()
     marked = refresh_marked(refunded)  # an order of three weeks ago is refunded
