@@ -58,7 +58,7 @@
     {%- set changed = activity_changed_customers() if attributed else '' -%}
     delete from {{ this }}
     where {{ date_column }} >= {{ activity_reprocess_from(date_column, lookback_days) }}
-    {%- if late_days %}
+    {%- if late_days %}{% do log_late_days() %}
         or {{ is_late_day(date_column) }}
     {%- endif %}
     {%- if changed %}

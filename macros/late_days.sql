@@ -44,6 +44,17 @@
     {{ date_expression }} in (select day from {{ side_table('late_days') }})
 {%- endmacro %}
 
+{#- Logs the late days find_late_days found, if any, for the operator: called while the next
+    pre-hook renders (hooks render and run one after the other), so the table is written. -#}
+{% macro log_late_days() -%}
+    {%- if execute -%}
+        {%- set found = run_query('select count(*), min(day), max(day) from ' ~ side_table('late_days')).rows[0] -%}
+        {%- if found[0] > 0 -%}
+            {{- log(this.identifier ~ ': ' ~ found[0] ~ ' older day(s) changed since the last build, from ' ~ found[1] ~ ' to ' ~ found[2] ~ ' (rows delivered late): processed again', info=True) -}}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Post-hook of a roll-up that watches for late rows: records the rows per day of its input
     (`relation`, dated by `timestamp_expression`) as side_table('input_days'), what the next
     build's find_late_days compares with; nothing when the roll-up is a table rebuilt on every

@@ -16,7 +16,7 @@
     on_schema_change='fail',
     pre_hook=[
         "{% if is_incremental() %}{{ find_late_days(rows_per_day(source('behaviour', 'events'), dbt.safe_cast('event_at', dbt.type_timestamp())), rows_per_day(this, 'event_at'), recheck_from('event_at')) }}{% endif %}",
-        "{% if is_incremental() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
+        "{% if is_incremental() %}{% do log_late_days() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
     ],
 ) }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('behaviour', 'events') -%}
