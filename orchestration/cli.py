@@ -127,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     """Start `dagster dev` on the project's persistent instance."""
     import os
+    import signal
 
     from orchestration.instance import ensure_instance
 
@@ -145,6 +146,10 @@ def _ui(args: argparse.Namespace) -> int:
         "-p",
         str(args.port),
     ]
+    # A shell starting a command in the background from a script (`make ui &`, nohup) sets it
+    # to ignore SIGINT, which exec keeps: `dagster dev` would then ignore the SIGINT it shuts
+    # down its webserver and daemon on, and only a kill would stop it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(dagster, command)
     return 0  # not reached
 
