@@ -14,9 +14,10 @@
     {{- return(api.Relation.create(database=model.database, schema='intermediate', identifier=model.identifier ~ '__' ~ name)) -}}
 {%- endmacro %}
 
-{#- side_table(name) if a build has written it, or none. -#}
-{% macro side_table_written(name) -%}
-    {{- return(adapter.get_relation(this.database, 'intermediate', this.identifier ~ '__' ~ name)) -}}
+{#- side_table(name, model) if a build has written it, or none. -#}
+{% macro side_table_written(name, model=none) -%}
+    {%- set table = side_table(name, model) -%}
+    {{- return(adapter.get_relation(table.database, table.schema, table.identifier)) -}}
 {%- endmacro %}
 
 {#- The state table, or none before the first build. -#}

@@ -184,8 +184,8 @@
     {#- the roll-up's record, once it has one (none on Spark, nor before the roll-up's first
         build with this code: a history built alone then goes without, and the next build,
         finding every day new, recomputes every cut-off) -#}
-    {%- set taken = side_table('input_days', ref('int_daily_events_per_customer')) -%}
-    {%- if execute and adapter.get_relation(taken.database, taken.schema, taken.identifier) is not none -%}
+    {%- set taken = side_table_written('input_days', ref('int_daily_events_per_customer')) if execute else none -%}
+    {%- if taken is not none -%}
         {%- do inputs.append(('late_events', taken, 'day', none, none)) -%}
     {%- endif -%}
     {{- return(inputs) -}}

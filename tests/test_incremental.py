@@ -24,6 +24,15 @@ def first_row(warehouse: Path, sql: str, params=()) -> tuple:
         return con.execute(sql, params).fetchone()
 
 
+def last_order_day(raw: Path) -> date:
+    """The day of the newest order in a raw export."""
+    with duckdb.connect() as con:
+        return con.execute(
+            "select max(try_cast(ordered_at as timestamp))::date"
+            f" from read_parquet('{raw / 'orders'}/*.parquet')"
+        ).fetchone()[0]
+
+
 def table_digests(warehouse: Path) -> dict[str, tuple[int, int]]:
     """Row count and an order-insensitive hash of every row of every public table: the marts,
     and the audit tables (quarantined rows among them)."""
@@ -70,14 +79,7 @@ LATE_DAYS_BACK = 40  # the day whose afternoon of events the D - 1 export lacks:
 @pytest.fixture(scope="module")
 def late_day(day_before) -> datetime:
     """Midnight of the day LATE_DAYS_BACK before the last day of the D - 1 export."""
-    con = duckdb.connect()
-    try:
-        last = con.execute(
-            "select max(try_cast(ordered_at as timestamp))::date"
-            f" from read_parquet('{day_before / 'orders'}/*.parquet')"
-        ).fetchone()[0]
-    finally:
-        con.close()
+    last = last_order_day(day_before)
     return datetime.combine(last - timedelta(days=LATE_DAYS_BACK), datetime.min.time())
 
 
@@ -333,14 +335,7 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     ago is refunded: it leaves the customer's purchases in the orders roll-up, and the
     cut-offs after it are recomputed. Every other cut-off keeps its rows. Then surveys are
     delivered for the first time, which changes the history's definition: it is rebuilt."""
-    last = (
-        duckdb.connect()
-        .execute(
-            "select max(try_cast(ordered_at as timestamp))::date"
-            f" from read_parquet('{day_before / 'orders'}/*.parquet')"
-        )
-        .fetchone()[0]
-    )
+    last = last_order_day(day_before)
     old, tickets_cutoff, events_cutoff = (last - timedelta(days=n) for n in (60, 10, 6))
     events_day = datetime.combine(events_cutoff, datetime.min.time())
     tickets_until = ("opened_at", datetime.combine(last - timedelta(days=11), datetime.min.time()))
