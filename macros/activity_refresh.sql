@@ -39,27 +39,33 @@
     {{- return('') -}}
 {%- endmacro %}
 
-{#- Pre-hook of a roll-up that watches for late rows (late_days.sql), before
-    activity_delete_stale: finds the days before activity_reprocess_from whose rows in its
-    input (`relation`, dated by `timestamp_expression`) changed since it last took them in. -#}
-{% macro activity_find_late_days(date_column, relation, timestamp_expression) -%}
+{#- Pre-hook of a roll-up that watches for late rows (late_days.sql), after
+    snapshot_input_days and before activity_delete_stale: finds the days before
+    activity_reprocess_from whose input (the snapshot, a query with a `signature` column)
+    changed since it last took them in. -#}
+{% macro activity_find_late_days(date_column, signature, lookback_days=none) -%}
     {%- if not is_incremental() -%}
         {{- return('') -}}
     {%- endif -%}
-    {{ find_late_days(rows_per_day(relation, timestamp_expression), taken_input_days(), activity_reprocess_from(date_column)) }}
+    {{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(signature), activity_reprocess_from(date_column, lookback_days), signature) }}
 {%- endmacro %}
 
 {#- Pre-hook of a roll-up: delete the days and customers about to be re-aggregated (and the
-    late days activity_find_late_days found, when `late_days`). -#}
-{% macro activity_delete_stale(date_column, attributed=true, lookback_days=none, late_days=false) -%}
+    late days activity_find_late_days found, when `late_days`; every day of the customers
+    find_late_customers found, when `late_customers`). -#}
+{% macro activity_delete_stale(date_column, attributed=true, lookback_days=none, late_days=false, late_customers=false) -%}
     {%- if not is_incremental() -%}
         {{- return('') -}}
     {%- endif -%}
     {%- set changed = activity_changed_customers() if attributed else '' -%}
     delete from {{ this }}
     where {{ date_column }} >= {{ activity_reprocess_from(date_column, lookback_days) }}
-    {%- if late_days %}{% do log_late_days() %}
+    {%- if late_days or late_customers %}{% do log_late_days() %}{% endif %}
+    {%- if late_days %}
         or {{ is_late_day(date_column) }}
+    {%- endif %}
+    {%- if late_customers %}
+        or customer_id in (select customer_id from {{ side_table('late_customers') }})
     {%- endif %}
     {%- if changed %}
         or customer_id in ({{ changed }})

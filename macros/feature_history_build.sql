@@ -147,7 +147,7 @@
     and the recent_rows table), so a state written by older code is rebuilt, not misread. -#}
 {% macro feature_history_definition() -%}
     {%- set present = run_query('select ' ~ optional_sources_present()) -%}
-    {%- set flags = {'state_layout': 4} -%}
+    {%- set flags = {'state_layout': 5} -%}
     {%- for column in present.columns -%}
         {%- do flags.update({column.name: column.values()[0]}) -%}
     {%- endfor -%}
@@ -181,13 +181,21 @@
         ('surveys', ref('stg_service__surveys'), 'cast(answered_at as date)', none, none),
         ('campaign_sends', ref('stg_marketing__campaign_touches'), 'cast(sent_at as date)', none, none),
     ] -%}
-    {#- the roll-up's record, once it has one (none on Spark, nor before the roll-up's first
+    {#- each roll-up's record, once it has one (none on Spark, nor before the roll-up's first
         build with this code: a history built alone then goes without, and the next build,
         finding every day new, recomputes every cut-off) -#}
-    {%- set taken = side_table_written('input_days', ref('int_daily_events_per_customer')) if execute else none -%}
-    {%- if taken is not none -%}
-        {%- do inputs.append(('late_events', taken, 'day', none, none)) -%}
-    {%- endif -%}
+    {%- set records = [
+        ('late_events', ref('int_daily_events_per_customer')),
+        ('late_orders', ref('int_daily_orders_per_customer')),
+        ('late_items', ref('int_daily_items_per_customer')),
+        ('late_category_sales', ref('int_daily_category_sales')),
+    ] -%}
+    {%- for name, rollup in records -%}
+        {%- set taken = side_table_written('input_days', rollup) if execute else none -%}
+        {%- if taken is not none -%}
+            {%- do inputs.append((name, taken, 'day', none, none)) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {{- return(inputs) -}}
 {%- endmacro %}
 

@@ -25,9 +25,10 @@
 {%- endmacro %}
 
 {#- Pre-hook of an incremental build: writes side_table('late_days'), the days before `before`
-    (a SQL date: the window processed anyway) whose rows in `input_days` differ from those in
-    `taken_days` (rows_per_day queries: the input now, what the model last took in). -#}
-{% macro find_late_days(input_days, taken_days, before) -%}
+    (a SQL date: the window processed anyway) whose `signature` (a column of both queries: a
+    count or a fingerprint) in `input_days` differs from that in `taken_days` (queries of
+    (day, signature): the input now, what the model last took in). -#}
+{% macro find_late_days(input_days, taken_days, before, signature='row_count') -%}
     {%- do adapter.create_schema(side_table('late_days')) -%}  {#- base models build before it #}
     create or replace table {{ side_table('late_days') }} as
     select coalesce(input_days.day, taken_days.day) as day
@@ -35,8 +36,8 @@
     full outer join ({{ taken_days }}) as taken_days
         on taken_days.day = input_days.day
     where coalesce(input_days.day, taken_days.day) < {{ before }}
-        and (input_days.row_count is null or taken_days.row_count is null
-            or input_days.row_count <> taken_days.row_count)
+        and (input_days.{{ signature }} is null or taken_days.{{ signature }} is null
+            or input_days.{{ signature }} <> taken_days.{{ signature }})
 {%- endmacro %}
 
 {#- Whether a date expression is one of the days find_late_days wrote. -#}
@@ -55,25 +56,82 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook of a roll-up that watches for late rows: records the rows per day of its input
-    (`relation`, dated by `timestamp_expression`) as side_table('input_days'), what the next
-    build's find_late_days compares with; nothing when the roll-up is a table rebuilt on every
-    run (Spark). -#}
-{% macro record_input_days(relation, timestamp_expression) -%}
+{#- A query: one fingerprint per day of the orders and their lines, as the order roll-ups
+    read them (day, fingerprint). A refund, a late order or a changed line changes its
+    order's day. Not which customer an order belongs to: identifiers moving between customers
+    are the identity refresh's (activity_changed_customers), and a stitch would otherwise make
+    every day it touches late. -#}
+{% macro order_days_fingerprint() -%}
+    {%- set orders, items = ref('int_orders_attributed'), ref('stg_commerce__order_items') -%}
+    {%- set order_columns, item_columns = [], [] -%}
+    {%- for column in adapter.get_columns_in_relation(orders) if column.name != 'customer_id' -%}
+        {%- do order_columns.append(column.quoted) -%}
+    {%- endfor -%}
+    {%- for column in adapter.get_columns_in_relation(items) -%}
+        {%- do item_columns.append('items.' ~ column.quoted) -%}
+    {%- endfor -%}
+    select day, bit_xor(fingerprint) as fingerprint
+    from (
+        select cast(ordered_at as date) as day, {{ set_fingerprint(order_columns) }} as fingerprint
+        from {{ orders }}
+        group by 1
+        union all
+        select cast(orders.ordered_at as date) as day, {{ set_fingerprint(item_columns) }} as fingerprint
+        from {{ items }} as items
+        inner join {{ orders }} as orders on orders.order_id = items.order_id
+        group by 1
+    ) as parts
+    group by 1
+{%- endmacro %}
+
+{#- Pre-hook of a roll-up that watches for late rows: keeps its input per day now
+    (`input_days`: a rows_per_day or order_days_fingerprint query) as
+    side_table('input_days_now'), which record_input_days makes the record once the build
+    succeeds (the model reads the same input in between); nothing when the roll-up is a table
+    rebuilt on every run (Spark). -#}
+{% macro snapshot_input_days(input_days) -%}
     {%- if config.get('materialized') == 'incremental' -%}
-        {%- set recorded = side_table('input_days').incorporate(type='table') -%}
-        {#- in dbt's relation cache too: a history built later in the same run looks it up -#}
-        {%- do adapter.cache_added(recorded) -%}
-        create or replace table {{ recorded }} as {{ rows_per_day(relation, timestamp_expression) }}
+        create or replace table {{ side_table('input_days_now') }} as {{ input_days }}
     {%- endif -%}
 {%- endmacro %}
 
-{#- What a roll-up recorded with record_input_days, as a rows_per_day query (no rows before
-    its first record: every day before the window is then late, and re-aggregated once). -#}
-{% macro taken_input_days() -%}
+{#- Post-hooks of a roll-up that watches for late rows: snapshot_input_days' table becomes
+    side_table('input_days'), the record the next build's find_late_days compares with
+    (`step` 1 drops the old record, 2 renames; a hook runs one statement). -#}
+{% macro record_input_days(step) -%}
+    {%- if config.get('materialized') == 'incremental' -%}
+        {%- set recorded = side_table('input_days').incorporate(type='table') -%}
+        {%- if step == 1 -%}
+            drop table if exists {{ recorded }}
+        {%- else -%}
+            {#- in dbt's relation cache too: a history built later in the same run looks it up -#}
+            {%- do adapter.cache_added(recorded) -%}
+            alter table {{ side_table('input_days_now') }} rename to {{ adapter.quote(recorded.identifier) }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- What a roll-up recorded with record_input_days, as a query with the `signature` column
+    of its input_days query (no rows before its first record: every day before the window is
+    then late, and re-aggregated once). -#}
+{% macro taken_input_days(signature) -%}
     {%- set recorded = side_table_written('input_days') -%}
     {%- if recorded is none -%}
-        {{- return('select cast(null as date) as day, cast(0 as bigint) as row_count where 1 = 0') -}}
+        {{- return('select cast(null as date) as day, cast(0 as bigint) as ' ~ signature ~ ' where 1 = 0') -}}
     {%- endif -%}
-    {{- return('select day, row_count from ' ~ recorded) -}}
+    {{- return('select day, ' ~ signature ~ ' from ' ~ recorded) -}}
+{%- endmacro %}
+
+{#- Pre-hook of the orders roll-up, after find_late_days: writes side_table('late_customers'),
+    the customers with orders on a late day before or now, whose every day it re-aggregates:
+    a purchase day changed there moves the previous_purchase_date of their later days. -#}
+{% macro find_late_customers(relation, timestamp_expression, date_column) -%}
+    {%- if is_incremental() -%}
+        create or replace table {{ side_table('late_customers') }} as
+        select customer_id from {{ relation }}
+        where customer_id is not null and {{ is_late_day('cast(' ~ timestamp_expression ~ ' as date)') }}
+        union
+        select customer_id from {{ this }}
+        where {{ is_late_day(date_column) }}
+    {%- endif -%}
 {%- endmacro %}

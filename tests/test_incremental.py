@@ -91,7 +91,9 @@ def refreshed_and_rebuilt(
     D's orders and events, and its new members and the devices it stitches to known ones, so
     identifiers move between customers. The D - 1 export also lacks the afternoon of events of
     a day six weeks back (an app's offline buffer), which D's export brings, far older than
-    the lookback and before the last month-end cut-off of the feature history. And a copy of the D - 1 warehouse rebuilt in full at D
+    the lookback and before the last month-end cut-off of the feature history; and D's export
+    refunds an order of that week, older than the orders' lookback. And a copy of the D - 1
+    warehouse rebuilt in full at D
     (--full-refresh: every incremental model from scratch). Both start from the D - 1
     warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
     the ids its identifiers had), so only a rebuild with the same past gets the same ids."""
@@ -102,6 +104,8 @@ def refreshed_and_rebuilt(
     refreshed = root / "refreshed" / "warehouse.duckdb"
     rebuilt = root / "rebuilt" / "warehouse.duckdb"
     buffered = keep_rows(day_before, root / "buffered", {"events": without_afternoon(late_day)})
+    refund = member_order(raw, "refunded", late_day.date() - timedelta(days=5), late_day.date())
+    buffered = with_order_status(buffered, root / "unrefunded", refund, "completed")
     dbt_build(buffered, refreshed, *NO_TESTS)
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
@@ -321,6 +325,31 @@ def keep_before(raw: Path, out: Path, cuts: dict[str, tuple[str, datetime]]) -> 
     })  # fmt: skip
 
 
+def member_order(raw: Path, status: str, first_day: date, last_day: date) -> str:
+    """The first (by id) order of a member with STATUS placed between the two days in RAW."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"select order_id from read_parquet('{raw / 'orders'}/*.parquet')"
+            " where status = ? and customer_ref is not null"
+            " and try_cast(ordered_at as timestamp)::date between ? and ? order by order_id limit 1",
+            [status, first_day, last_day],
+        ).fetchone()[0]
+
+
+def with_order_status(raw: Path, out: Path, order_id: str, status: str) -> Path:
+    """OUT: a copy of RAW (other sources linked) in which one order has another status."""
+    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns("orders"))
+    (out / "orders").mkdir()
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * replace (case when order_id = $id then $status else status end"
+            f" as status) from read_parquet('{raw / 'orders'}/*.parquet'))"
+            f" to '{out / 'orders' / 'part.parquet'}' (format parquet)",
+            {"id": order_id, "status": status},
+        )
+    return out
+
+
 def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change(
     tmp_path, day_before
 ):
@@ -333,7 +362,9 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     ticket export, ten days behind, catches up (tickets are read from staging, not a roll-up):
     the cut-offs from its first late ticket on are recomputed. Then an order of three weeks
     ago is refunded: it leaves the customer's purchases in the orders roll-up, and the
-    cut-offs after it are recomputed. Every other cut-off keeps its rows. Then surveys are
+    cut-offs after it are recomputed. Then one of seven weeks ago, older than the orders'
+    lookback (late_days.sql: its day's orders changed), with the same result. Every other
+    cut-off keeps its rows. Then surveys are
     delivered for the first time, which changes the history's definition: it is rebuilt."""
     last = last_order_day(day_before)
     old, tickets_cutoff, events_cutoff = (last - timedelta(days=n) for n in (60, 10, 6))
@@ -411,25 +442,7 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
     assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
     assert marked[old] > 100
 
-    refunded = tmp_path / "refunded"
-    shutil.copytree(late_tickets, refunded, symlinks=True, ignore=shutil.ignore_patterns("orders"))
-    (refunded / "orders").mkdir()
-    con = duckdb.connect()
-    orders = f"read_parquet('{day_before / 'orders'}/*.parquet')"
-    order_id, order_day = con.execute(
-        f"select order_id, try_cast(ordered_at as timestamp)::date from {orders}"
-        " where status = 'completed' and customer_ref is not null"
-        " and try_cast(ordered_at as timestamp)::date between ? and ? order by order_id limit 1",
-        [last - timedelta(days=25), tickets_cutoff - timedelta(days=5)],
-    ).fetchone()
-    con.execute(
-        f"copy (select * replace (case when order_id = '{order_id}' then 'refunded'"
-        f" else status end as status) from {orders}) to '{refunded / 'orders' / 'part.parquet'}'"
-        " (format parquet)"
-    )
-    con.close()
-
-    def refunds_that_day() -> int:
+    def refunds_that_day(order_id: str) -> int:
         return first_row(
             warehouse,
             "select refunds from intermediate.int_daily_orders_per_customer as daily"
@@ -440,11 +453,18 @@ def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change
             [order_id],
         )[0]
 
-    refunds_before = refunds_that_day()
-    marked = refresh_marked(refunded)  # an order of three weeks ago is refunded
-    assert refunds_that_day() == refunds_before + 1, order_day
-    assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0
-    assert marked[old] > 100
+    export = late_tickets
+    for name, first_day, last_day in (
+        ("refunded", last - timedelta(days=25), tickets_cutoff - timedelta(days=5)),
+        ("refunded_late", old + timedelta(days=5), last - timedelta(days=35)),
+    ):  # an order of three weeks ago is refunded; then one of seven weeks ago, past the lookback
+        order_id = member_order(day_before, "completed", first_day, last_day)
+        export = with_order_status(export, tmp_path / name, order_id, "refunded")
+        refunds_before = refunds_that_day(order_id)
+        marked = refresh_marked(export)
+        assert refunds_that_day(order_id) == refunds_before + 1, name
+        assert marked[tickets_cutoff] == 0 and marked[events_cutoff] == 0, name
+        assert marked[old] > 100, name
     assert refresh_marked(day_before) == {old: 0, tickets_cutoff: 0, events_cutoff: 0}
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

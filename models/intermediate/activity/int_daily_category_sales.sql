@@ -11,8 +11,12 @@
     definition rebuilds it (build_state).
 #}
 {{ config(
-    pre_hook="{{ activity_delete_stale('order_date', attributed=false, lookback_days=var('order_lookback_days')) }}",
-    post_hook="{{ record_build_state() }}",
+    pre_hook=[
+        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
+        "{{ activity_delete_stale('order_date', attributed=false, lookback_days=var('order_lookback_days'), late_days=true) }}",
+    ],
+    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
 ) }}
 {%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 with items as (
@@ -26,7 +30,8 @@ orders as (
     select * from {{ ref('int_orders_attributed') }}
     where not is_cancelled_or_refunded
         {%- if reprocess_from %}
-        and ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+        and (ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+            or {{ is_late_day('cast(ordered_at as date)') }})
         {%- endif %}
 
 ),

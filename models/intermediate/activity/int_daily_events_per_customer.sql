@@ -12,13 +12,11 @@
 #}
 {{ config(
     pre_hook=[
-        "{{ activity_find_late_days('event_date', ref('stg_behaviour__events'), 'event_at') }}",
+        "{{ snapshot_input_days(rows_per_day(ref('stg_behaviour__events'), 'event_at')) }}",
+        "{{ activity_find_late_days('event_date', 'row_count') }}",
         "{{ activity_delete_stale('event_date', late_days=true) }}",
     ],
-    post_hook=[
-        "{{ record_input_days(ref('stg_behaviour__events'), 'event_at') }}",
-        "{{ record_build_state() }}",
-    ],
+    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
 ) }}
 {%- set reprocess_from = activity_reprocess_from('event_date') -%}
 {%- set changed_customers = activity_changed_customers() -%}

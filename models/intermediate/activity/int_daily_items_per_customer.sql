@@ -6,7 +6,14 @@
     Incremental (activity_refresh): a refresh re-aggregates the days from
     activity_reprocess_from on, and every day of the customers whose identifiers changed.
 #}
-{{ config(pre_hook="{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days')) }}", post_hook="{{ record_build_state() }}") }}
+{{ config(
+    pre_hook=[
+        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
+        "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_days=true) }}",
+    ],
+    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
+) }}
 {%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}
 with items as (
@@ -23,6 +30,7 @@ orders as (
         {%- if reprocess_from %}
         and (
             ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+            or {{ is_late_day('cast(ordered_at as date)') }}
             {%- if changed_customers %}
             or customer_id in ({{ changed_customers }})
             {%- endif %}

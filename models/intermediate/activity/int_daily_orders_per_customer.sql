@@ -8,7 +8,15 @@
     previous purchase day of a customer's first re-aggregated purchase comes from the days
     already built.
 #}
-{{ config(pre_hook="{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days')) }}", post_hook="{{ record_build_state() }}") }}
+{{ config(
+    pre_hook=[
+        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
+        "{{ find_late_customers(ref('int_orders_attributed'), 'ordered_at', 'order_date') }}",
+        "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_customers=true) }}",
+    ],
+    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
+) }}
 {%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}
 with orders as (
@@ -18,6 +26,7 @@ with orders as (
         {%- if reprocess_from %}
         and (
             ordered_at >= cast({{ reprocess_from }} as {{ dbt.type_timestamp() }})
+            or customer_id in (select customer_id from {{ side_table('late_customers') }})
             {%- if changed_customers %}
             or customer_id in ({{ changed_customers }})
             {%- endif %}
