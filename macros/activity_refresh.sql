@@ -14,9 +14,9 @@
       moved to or from them); otherwise empty. `refresh`: identity_refresh's answer for a
       model with a definition of its own (customer_feature_history).
 
-    And, for a roll-up that watches for late rows (int_daily_events_per_customer), the older
-    days whose input changed since it last took them in (activity_find_late_days, written to
-    a table by a pre-hook that runs before the delete, which reads it like the model's filter).
+    And, for the roll-ups that watch for late rows (events and orders), the older days whose
+    input changed since they last took them in (activity_find_late_days, written to a table by
+    a pre-hook that runs before the delete, which reads it like the model's filter).
 #}
 {% macro activity_reprocess_from(date_column, lookback_days=none) -%}
     {%- set refresh = identity_refresh() -%}

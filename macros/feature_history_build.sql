@@ -165,11 +165,11 @@
     fingerprint of each input's rows from its newest day minus its recent days on (all rows
     where none: the staging sources are small), per customer and day where the rows have a
     customer (feature_history_recent_rows), and the next build recomputes every cut-off from
-    the earliest day whose rows differ (feature_history_changed_from). The events roll-up
-    also re-aggregates older days whose events arrived late (late_days.sql): the events per
-    day it took in, fingerprinted whole as `late_events`, show which. Other older roll-up rows
-    are final, as in the roll-ups; an input whose rows did not change (a source no longer
-    delivered) costs nothing. -#}
+    the earliest day whose rows differ (feature_history_changed_from). The roll-ups also
+    re-aggregate older days whose input changed (late_days.sql: events delivered late, an
+    order refunded after the lookback): what each recorded of its input per day, fingerprinted
+    whole as `late_<roll-up>`, shows which. An input whose rows did not change (a source no
+    longer delivered) costs nothing. -#}
 {% macro feature_history_inputs() -%}
     {%- set days, order_days = var('incremental_lookback_days'), var('order_lookback_days') -%}
     {%- set inputs = [

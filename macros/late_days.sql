@@ -1,20 +1,26 @@
 {#
-    Late rows: events dated before an incremental model's lookback window when they are
-    delivered (an app uploading its offline buffer a week later, a day's export sent again
-    with the rows it missed). The lookback never reads them, so the models over behaviour
-    events also compare, per day, how many rows their input holds with how many they last
-    took in, and process every day that differs again, besides the lookback window:
+    Late rows: rows dated before an incremental model's lookback window when they are
+    delivered or changed (an app uploading its offline buffer a week later, a day's export
+    sent again with the rows it missed, an order refunded seven weeks after it was placed).
+    The lookback never reads them, so the models over events and orders also compare, per
+    day, their input with what they last took in, and process every day that differs again,
+    besides the lookback window:
 
     - base_behaviour__events: raw events per day against its own rows per day (every raw row
       becomes one of its rows, usable or quarantined);
     - int_daily_events_per_customer: usable events per day against the counts it recorded
-      when it last aggregated them (record_input_days);
-    - customer_feature_history fingerprints that record like its other inputs
+      when it last aggregated them (snapshot_input_days, record_input_days);
+    - the order roll-ups: a fingerprint per day of the orders and their lines
+      (int_order_day_fingerprints) against the one they recorded; the orders roll-up
+      re-aggregates every day of the customers who ordered on a changed day
+      (find_late_customers), since it chains each purchase day to the one before;
+    - customer_feature_history fingerprints those records like its other inputs
       (feature_history_inputs), so the cut-offs after a late day are recomputed.
 
-    Counts, not fingerprints: events are an append-only log, so a late or removed row changes
-    its day's count, for one more scan of the input's timestamps. An event corrected in place
-    keeps the count and is not seen: run with --full-refresh after such a correction.
+    Events are an append-only log, so a late or removed row changes its day's count, for one
+    more scan of the input's timestamps; an event corrected in place keeps the count and is
+    not seen: run with --full-refresh after such a correction. Orders change in place, and are
+    few beside the events, so their days are fingerprinted whole.
 #}
 
 {#- A query: the rows of `relation` per day of a timestamp expression (day, row_count). -#}
@@ -56,36 +62,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- A query: one fingerprint per day of the orders and their lines, as the order roll-ups
-    read them (day, fingerprint). A refund, a late order or a changed line changes its
-    order's day. Not which customer an order belongs to: identifiers moving between customers
-    are the identity refresh's (activity_changed_customers), and a stitch would otherwise make
-    every day it touches late. -#}
-{% macro order_days_fingerprint() -%}
-    {%- set orders, items = ref('int_orders_attributed'), ref('stg_commerce__order_items') -%}
-    {%- set order_columns, item_columns = [], [] -%}
-    {%- for column in adapter.get_columns_in_relation(orders) if column.name != 'customer_id' -%}
-        {%- do order_columns.append(column.quoted) -%}
-    {%- endfor -%}
-    {%- for column in adapter.get_columns_in_relation(items) -%}
-        {%- do item_columns.append('items.' ~ column.quoted) -%}
-    {%- endfor -%}
-    select day, bit_xor(fingerprint) as fingerprint
-    from (
-        select cast(ordered_at as date) as day, {{ set_fingerprint(order_columns) }} as fingerprint
-        from {{ orders }}
-        group by 1
-        union all
-        select cast(orders.ordered_at as date) as day, {{ set_fingerprint(item_columns) }} as fingerprint
-        from {{ items }} as items
-        inner join {{ orders }} as orders on orders.order_id = items.order_id
-        group by 1
-    ) as parts
-    group by 1
-{%- endmacro %}
-
 {#- Pre-hook of a roll-up that watches for late rows: keeps its input per day now
-    (`input_days`: a rows_per_day or order_days_fingerprint query) as
+    (`input_days`: a query, rows_per_day or int_order_day_fingerprints) as
     side_table('input_days_now'), which record_input_days makes the record once the build
     succeeds (the model reads the same input in between); nothing when the roll-up is a table
     rebuilt on every run (Spark). -#}

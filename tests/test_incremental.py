@@ -92,7 +92,8 @@ def refreshed_and_rebuilt(
     identifiers move between customers. The D - 1 export also lacks the afternoon of events of
     a day six weeks back (an app's offline buffer), which D's export brings, far older than
     the lookback and before the last month-end cut-off of the feature history; and D's export
-    refunds an order of that week, older than the orders' lookback. And a copy of the D - 1
+    refunds an order of a month before that, older than the orders' lookback and before the
+    month-end cut-off before. And a copy of the D - 1
     warehouse rebuilt in full at D
     (--full-refresh: every incremental model from scratch). Both start from the D - 1
     warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
@@ -104,7 +105,8 @@ def refreshed_and_rebuilt(
     refreshed = root / "refreshed" / "warehouse.duckdb"
     rebuilt = root / "rebuilt" / "warehouse.duckdb"
     buffered = keep_rows(day_before, root / "buffered", {"events": without_afternoon(late_day)})
-    refund = member_order(raw, "refunded", late_day.date() - timedelta(days=5), late_day.date())
+    # a refund of a month before the late afternoon: a cut-off that only the refund changes
+    refund = member_order(raw, "refunded", *(late_day.date() - timedelta(days=n) for n in (30, 20)))
     buffered = with_order_status(buffered, root / "unrefunded", refund, "completed")
     dbt_build(buffered, refreshed, *NO_TESTS)
     shutil.copyfile(refreshed, rebuilt)

@@ -6,13 +6,15 @@
     customers: a stitch then changes only the stitched customers' features.
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
-    activity_reprocess_from on (order_lookback_days back: refunds come late). Not attributed
+    activity_reprocess_from on (order_lookback_days back: refunds come late) and the older
+    days whose orders changed since (late_days.sql). Not attributed
     to customers, so identifiers moving between customers change none of its rows; a changed
     definition rebuilds it (build_state).
 #}
+-- depends_on: {{ ref('int_order_day_fingerprints') }}  (read by the hooks)
 {{ config(
     pre_hook=[
-        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ snapshot_input_days('select day, fingerprint from ' ~ ref('int_order_day_fingerprints')) }}",
         "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
         "{{ activity_delete_stale('order_date', attributed=false, lookback_days=var('order_lookback_days'), late_days=true) }}",
     ],

@@ -4,11 +4,13 @@
     price band are summed from it at any cut-off.
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
-    activity_reprocess_from on, and every day of the customers whose identifiers changed.
+    activity_reprocess_from on, the older days whose orders changed since (late_days.sql), and
+    every day of the customers whose identifiers changed.
 #}
+-- depends_on: {{ ref('int_order_day_fingerprints') }}  (read by the hooks)
 {{ config(
     pre_hook=[
-        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ snapshot_input_days('select day, fingerprint from ' ~ ref('int_order_day_fingerprints')) }}",
         "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_days=true) }}",
     ],

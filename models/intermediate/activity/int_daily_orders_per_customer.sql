@@ -4,13 +4,15 @@
     feature history never rescans orders once per cut-off.
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
-    activity_reprocess_from on, and every day of the customers whose identifiers changed; the
-    previous purchase day of a customer's first re-aggregated purchase comes from the days
-    already built.
+    activity_reprocess_from on, and every day of the customers whose identifiers changed or
+    who ordered on an older day whose orders changed since (late_days.sql: a refund weeks
+    later); the previous purchase day of a customer's first re-aggregated purchase comes from
+    the days already built.
 #}
+-- depends_on: {{ ref('int_order_day_fingerprints') }}  (read by the hooks)
 {{ config(
     pre_hook=[
-        "{{ snapshot_input_days(order_days_fingerprint()) }}",
+        "{{ snapshot_input_days('select day, fingerprint from ' ~ ref('int_order_day_fingerprints')) }}",
         "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
         "{{ find_late_customers(ref('int_orders_attributed'), 'ordered_at', 'order_date') }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_customers=true) }}",
