@@ -57,7 +57,7 @@
     {%- if execute -%}
         {%- set found = run_query('select count(*), min(day), max(day) from ' ~ side_table('late_days')).rows[0] -%}
         {%- if found[0] > 0 -%}
-            {{- log(this.identifier ~ ': ' ~ found[0] ~ ' older day(s) changed since the last build, from ' ~ found[1] ~ ' to ' ~ found[2] ~ ' (rows delivered late): processed again', info=True) -}}
+            {{- log(this.identifier ~ ': ' ~ found[0] ~ ' older day(s) changed since the last build, from ' ~ found[1] ~ ' to ' ~ found[2] ~ ' (their input changed: rows delivered or changed late): processed again', info=True) -}}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
@@ -73,19 +73,16 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hooks of a roll-up that watches for late rows: snapshot_input_days' table becomes
-    side_table('input_days'), the record the next build's find_late_days compares with
-    (`step` 1 drops the old record, 2 renames; a hook runs one statement). -#}
-{% macro record_input_days(step) -%}
-    {%- if config.get('materialized') == 'incremental' -%}
+{#- Post-hook of a roll-up that watches for late rows: snapshot_input_days' table becomes
+    side_table('input_days'), the record the next build's find_late_days compares with (the
+    old record is dropped while the hook renders, in the model's transaction). -#}
+{% macro record_input_days() -%}
+    {%- if execute and config.get('materialized') == 'incremental' -%}
         {%- set recorded = side_table('input_days').incorporate(type='table') -%}
-        {%- if step == 1 -%}
-            drop table if exists {{ recorded }}
-        {%- else -%}
-            {#- in dbt's relation cache too: a history built later in the same run looks it up -#}
-            {%- do adapter.cache_added(recorded) -%}
-            alter table {{ side_table('input_days_now') }} rename to {{ adapter.quote(recorded.identifier) }}
-        {%- endif -%}
+        {%- do run_query('drop table if exists ' ~ recorded) -%}
+        {#- in dbt's relation cache too: a history built later in the same run looks it up -#}
+        {%- do adapter.cache_added(recorded) -%}
+        alter table {{ side_table('input_days_now') }} rename to {{ adapter.quote(recorded.identifier) }}
     {%- endif -%}
 {%- endmacro %}
 

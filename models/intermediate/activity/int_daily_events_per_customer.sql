@@ -16,7 +16,7 @@
         "{{ activity_find_late_days('event_date', 'row_count') }}",
         "{{ activity_delete_stale('event_date', late_days=true) }}",
     ],
-    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
+    post_hook=["{{ record_input_days() }}", "{{ record_build_state() }}"],
 ) }}
 {%- set reprocess_from = activity_reprocess_from('event_date') -%}
 {%- set changed_customers = activity_changed_customers() -%}

@@ -14,7 +14,7 @@
         "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_days=true) }}",
     ],
-    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
+    post_hook=["{{ record_input_days() }}", "{{ record_build_state() }}"],
 ) }}
 {%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}

@@ -17,7 +17,7 @@
         "{{ find_late_customers(ref('int_orders_attributed'), 'ordered_at', 'order_date') }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_customers=true) }}",
     ],
-    post_hook=["{{ record_input_days(1) }}", "{{ record_input_days(2) }}", "{{ record_build_state() }}"],
+    post_hook=["{{ record_input_days() }}", "{{ record_build_state() }}"],
 ) }}
 {%- set reprocess_from = activity_reprocess_from('order_date', lookback_days=var('order_lookback_days')) -%}
 {%- set changed_customers = activity_changed_customers() -%}

@@ -18,7 +18,10 @@
 {%- endfor -%}
 with order_parts as (
 
-    select cast(orders.ordered_at as date) as day, {{ set_fingerprint(order_columns) }} as fingerprint
+    select
+        cast(orders.ordered_at as date) as day,
+        {{ set_fingerprint(order_columns) }} as fingerprint,
+        count(*) as row_count
     from {{ orders }} as orders
     group by 1
 
@@ -26,7 +29,10 @@ with order_parts as (
 
 line_parts as (
 
-    select cast(orders.ordered_at as date) as day, {{ set_fingerprint(item_columns) }} as fingerprint
+    select
+        cast(orders.ordered_at as date) as day,
+        {{ set_fingerprint(item_columns) }} as fingerprint,
+        count(*) as row_count
     from {{ items }} as items
     inner join {{ orders }} as orders on orders.order_id = items.order_id
     group by 1
@@ -37,7 +43,8 @@ final as (
 
     select
         coalesce(order_parts.day, line_parts.day) as day,
-        {{ key_hash(['order_parts.fingerprint', 'line_parts.fingerprint']) }} as fingerprint
+        {#- with the counts: xor cancels two identical lines (lines have no id of their own) #}
+        {{ key_hash(['order_parts.fingerprint', 'order_parts.row_count', 'line_parts.fingerprint', 'line_parts.row_count']) }} as fingerprint
 
     from order_parts
     full outer join line_parts on line_parts.day = order_parts.day
