@@ -57,7 +57,7 @@
     {%- if execute -%}
         {%- set found = run_query('select count(*), min(day), max(day) from ' ~ side_table('late_days')).rows[0] -%}
         {%- if found[0] > 0 -%}
-            {{- log(this.identifier ~ ': ' ~ found[0] ~ ' older day(s) changed since the last build, from ' ~ found[1] ~ ' to ' ~ found[2] ~ ' (their input changed: rows delivered or changed late): processed again', info=True) -}}
+            {{- log(this.identifier ~ ': ' ~ found[0] ~ ' older day(s), from ' ~ found[1] ~ ' to ' ~ found[2] ~ ', whose input differs from what the last build took in (rows delivered or changed late; every day on the first build that keeps a record): processed again', info=True) -}}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
