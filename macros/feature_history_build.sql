@@ -183,7 +183,9 @@
     ] -%}
     {#- each roll-up's record, once it has one (none on Spark, nor before the roll-up's first
         build with this code: a history built alone then goes without, and the next build,
-        finding every day new, recomputes every cut-off) -#}
+        finding every day new, recomputes every cut-off). The three order roll-ups record the
+        same fingerprints when built together; each is read, since `dbt build -s` may build
+        one of them alone. -#}
     {%- set records = [
         ('late_events', ref('int_daily_events_per_customer')),
         ('late_orders', ref('int_daily_orders_per_customer')),
