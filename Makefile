@@ -21,9 +21,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/customer-profiles run --customers $(CUSTOMERS) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
 
-## The whole test suite.
+## The whole test suite, on two workers: most of its time is pipeline runs that keep one core
+## busy (tests/conftest.py says how the tests are shared out).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 ## The Dagster UI on http://127.0.0.1:3000 (webserver + daemon for the schedule, sensor and
 ## run queue), on the same instance (DAGSTER_HOME) `make run` records to.

@@ -18,10 +18,30 @@ TINY = GeneratorConfig(customers=400, seed=11, bad_row_rate=0.01)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Parse the dbt project before collection: test modules load the Dagster Definitions,
     which read the manifest at import, and a clean clone has none (a stale one would hide
-    new models)."""
+    new models). Under pytest-xdist the controller parses before it starts the workers."""
+    if hasattr(session.config, "workerinput"):
+        return
     from orchestration.project import prepare_manifest
 
     prepare_manifest()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two workers (`--dist loadgroup`): each module goes whole to one worker,
+    so its module fixtures are built once, and the modules that read the session's small
+    pipeline go to the same worker, so that pipeline is built once too."""
+    sharing = {item.module.__name__ for item in items if "small_pipeline" in item.fixturenames}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("small_pipeline" if module in sharing else module))
+
+
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """Stop where xdist no longer groups (it did not on pytest 9.2, pytest-xdist#1386): the
+    suite would still pass, in twice the time. A grouped test's id ends in `@group`."""
+    if node.config.getoption("dist") == "loadgroup" and not all("@" in id for id in ids):
+        pytest.exit("pytest-xdist did not group the tests: see pyproject.toml's pytest pin")
 
 
 @pytest.fixture(scope="session")
