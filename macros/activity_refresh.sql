@@ -41,13 +41,13 @@
 
 {#- Pre-hook of a roll-up that watches for late rows (late_days.sql), after
     snapshot_input_days and before activity_delete_stale: finds the days before
-    activity_reprocess_from whose input (the snapshot, a query with a `signature` column)
-    changed since it last took them in. -#}
-{% macro activity_find_late_days(date_column, signature, lookback_days=none) -%}
+    activity_reprocess_from whose input (the snapshot's fingerprint) changed since it last
+    took them in. -#}
+{% macro activity_find_late_days(date_column, lookback_days=none) -%}
     {%- if not is_incremental() -%}
         {{- return('') -}}
     {%- endif -%}
-    {{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(signature), activity_reprocess_from(date_column, lookback_days), signature) }}
+    {{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(), activity_reprocess_from(date_column, lookback_days)) }}
 {%- endmacro %}
 
 {#- Pre-hook of a roll-up: delete the days and customers about to be re-aggregated (and the

@@ -96,6 +96,11 @@ def late_day(day_before) -> datetime:
     return datetime.combine(last - timedelta(days=LATE_DAYS_BACK), datetime.min.time())
 
 
+def corrected_days(late_day: datetime) -> tuple[date, date]:
+    """The days among which D's export corrects an event: a fortnight or so before late_day."""
+    return late_day.date() - timedelta(days=17), late_day.date() - timedelta(days=10)
+
+
 @pytest.fixture(scope="module")
 def refreshed_and_rebuilt(
     tiny_dataset, day_before, late_day, tmp_path_factory
@@ -106,8 +111,8 @@ def refreshed_and_rebuilt(
     a day six weeks back (an app's offline buffer), which D's export brings, far older than
     the lookback and before the last month-end cut-off of the feature history; and D's export
     refunds an order of a month before that, older than the orders' lookback and before the
-    month-end cut-off before. And a copy of the D - 1
-    warehouse rebuilt in full at D
+    month-end cut-off before, and corrects the type of an event of a fortnight before it (the
+    day's count of events unchanged). And a copy of the D - 1 warehouse rebuilt in full at D
     (--full-refresh: every incremental model from scratch). Both start from the D - 1
     warehouse because customer ids are stable across builds (int_identity__customer_ids keeps
     the ids its identifiers had), so only a rebuild with the same past gets the same ids."""
@@ -121,6 +126,15 @@ def refreshed_and_rebuilt(
     # a refund of a month before the late afternoon: a cut-off that only the refund changes
     refund = member_order(raw, "refunded", *(late_day.date() - timedelta(days=n) for n in (30, 20)))
     buffered = with_order_status(buffered, root / "unrefunded", refund, "completed")
+    # and an event of a fortnight before the late afternoon that D's export corrects
+    corrected, _ = device_event(raw, "add_to_cart", *corrected_days(late_day))
+    buffered = with_value(
+        buffered,
+        root / "uncorrected",
+        "events",
+        ("event_id", corrected),
+        ("event_type", "page_view"),
+    )
     dbt_build(buffered, refreshed, *NO_TESTS)
     shutil.copyfile(refreshed, rebuilt)
     before = table_digests(refreshed)
@@ -196,6 +210,28 @@ def test_events_delivered_weeks_late_reach_the_base_table_and_the_roll_up(
         )
 
     assert counted(refreshed) == (raw_rows, counted(rebuilt)[1])
+
+
+def test_an_event_corrected_weeks_later_reaches_the_base_table_and_the_roll_up(
+    refreshed_and_rebuilt, tiny_dataset, late_day
+):
+    """The event whose type D's export corrects, on a day older than the lookback whose
+    count of events did not change: after the refresh the base table holds the corrected
+    type, and the roll-up counts the day's add-to-carts as the full rebuild does."""
+    refreshed, rebuilt, _ = refreshed_and_rebuilt
+    event, day = device_event(tiny_dataset / "raw", "add_to_cart", *corrected_days(late_day))
+
+    def seen(warehouse: Path) -> tuple[str, int]:
+        return first_row(
+            warehouse,
+            "select (select event_type from staging.base_behaviour__events where event_id = $id),"
+            "    (select sum(add_to_carts) from intermediate.int_daily_events_per_customer"
+            "        where event_date = $day)",
+            {"id": event, "day": day},
+        )
+
+    assert seen(rebuilt)[0] == "add_to_cart"
+    assert seen(refreshed) == seen(rebuilt)
 
 
 def test_the_feature_history_is_the_same_whatever_the_cut_offs_per_query(
@@ -368,18 +404,42 @@ def member_order(raw: Path, status: str, first_day: date, last_day: date) -> str
         ).fetchone()[0]
 
 
-def with_order_status(raw: Path, out: Path, order_id: str, status: str) -> Path:
-    """OUT: a copy of RAW (other sources linked) in which one order has another status."""
-    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns("orders"))
-    (out / "orders").mkdir()
+def with_value(raw: Path, out: Path, source: str, key: tuple[str, str], change: tuple[str, str]):
+    """OUT: a copy of RAW (other sources linked) in which the row of SOURCE whose key column
+    holds the key's value has another value in one column: (column, value)."""
+    shutil.copytree(raw, out, symlinks=True, ignore=shutil.ignore_patterns(source))
+    (out / source).mkdir()
+    (key_column, key_value), (column, value) = key, change
     with duckdb.connect() as con:
         con.execute(
-            f"copy (select * replace (case when order_id = $id then $status else status end"
-            f" as status) from read_parquet('{raw / 'orders'}/*.parquet'))"
-            f" to '{out / 'orders' / 'part.parquet'}' (format parquet)",
-            {"id": order_id, "status": status},
+            f"copy (select * replace (case when {key_column} = $key then $value else {column}"
+            f" end as {column}) from read_parquet('{raw / source}/*.parquet'))"
+            f" to '{out / source / 'part.parquet'}' (format parquet)",
+            {"key": key_value, "value": value},
         )
     return out
+
+
+def with_order_status(raw: Path, out: Path, order_id: str, status: str) -> Path:
+    """OUT: a copy of RAW (other sources linked) in which one order has another status."""
+    return with_value(raw, out, "orders", ("order_id", order_id), ("status", status))
+
+
+def device_event(raw: Path, event_type: str, first_day: date, last_day: date) -> tuple[str, date]:
+    """The first (by id) event of EVENT_TYPE between the two days logged under a device in
+    RAW, and its day (a device is rarely shared: the event counts for its owner in the events
+    roll-up)."""
+    with duckdb.connect() as con:
+        found = con.execute(
+            "select event_id, try_cast(event_at as timestamp)::date"
+            f" from read_parquet('{raw / 'events'}/*.parquet')"
+            " where event_type = $type and id_type = 'device_id'"
+            " and try_cast(event_at as timestamp)::date between $first and $last"
+            " order by event_id limit 1",
+            {"type": event_type, "first": first_day, "last": last_day},
+        ).fetchone()
+    assert found is not None, f"no {event_type} event under a device from {first_day} to {last_day}"
+    return found
 
 
 def test_a_refresh_recomputes_the_cut_offs_that_late_rows_or_a_new_source_change(

@@ -6,14 +6,14 @@
 
     Incremental (activity_refresh): a refresh re-aggregates the days from
     activity_reprocess_from on (the newest built day minus the lookback), the older days whose
-    events changed since (late_days.sql: an app's offline buffer uploaded a week late), and
-    every day of the customers whose identifiers changed, after deleting them, so history is
-    not rescanned.
+    events changed since (late_days.sql: an app's offline buffer uploaded a week late, a day
+    of the export corrected), and every day of the customers whose identifiers changed, after
+    deleting them, so history is not rescanned.
 #}
 {{ config(
     pre_hook=[
-        "{{ snapshot_input_days(rows_per_day(ref('stg_behaviour__events'), 'event_at')) }}",
-        "{{ activity_find_late_days('event_date', 'row_count') }}",
+        "{{ snapshot_input_days(fingerprint_per_day(ref('stg_behaviour__events'), 'event_at')) }}",
+        "{{ activity_find_late_days('event_date') }}",
         "{{ activity_delete_stale('event_date', late_days=true) }}",
     ],
     post_hook=["{{ record_input_days() }}", "{{ record_build_state() }}"],

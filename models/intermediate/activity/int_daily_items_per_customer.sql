@@ -11,7 +11,7 @@
 {{ config(
     pre_hook=[
         "{{ snapshot_input_days('select day, fingerprint from ' ~ ref('int_order_day_fingerprints')) }}",
-        "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
+        "{{ activity_find_late_days('order_date', lookback_days=var('order_lookback_days')) }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_days=true) }}",
     ],
     post_hook=["{{ record_input_days() }}", "{{ record_build_state() }}"],

@@ -13,7 +13,7 @@
 {{ config(
     pre_hook=[
         "{{ snapshot_input_days('select day, fingerprint from ' ~ ref('int_order_day_fingerprints')) }}",
-        "{{ activity_find_late_days('order_date', 'fingerprint', lookback_days=var('order_lookback_days')) }}",
+        "{{ activity_find_late_days('order_date', lookback_days=var('order_lookback_days')) }}",
         "{{ find_late_customers(ref('int_orders_attributed'), 'ordered_at', 'order_date') }}",
         "{{ activity_delete_stale('order_date', lookback_days=var('order_lookback_days'), late_customers=true) }}",
     ],

@@ -4,20 +4,23 @@
     Incremental (the largest source: a hundred million rows at a million customers): a
     refresh checks again, after deleting them, the raw rows from recheck_from's day on (the
     newest usable day minus incremental_lookback_days), those without a readable timestamp,
-    and every row of an older day whose raw rows are more or fewer than this table's
-    (late_days.sql: events delivered late); other rows were checked before and are final, as
-    in the daily roll-ups. Duplicates are found among the rows checked together, so a copy of
-    an older event under another timestamp is not seen (nor are older rows re-mapped after a
-    seed changes): after such a change, run with --full-refresh. On Spark (no delete) a table.
+    and every row of an older day whose raw rows differ from those it last took in
+    (late_days.sql: events delivered late, removed or corrected); other rows were checked
+    before and are final, as in the daily roll-ups. Duplicates are found among the rows
+    checked together, so a copy of an older event under another timestamp is not seen (nor
+    are older rows re-mapped after a seed changes): after such a change, run with
+    --full-refresh. On Spark (no delete) a table.
 #}
 {{ config(
     materialized='table' if target.type == 'spark' else 'incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook=[
-        "{% if is_incremental() %}{{ find_late_days(rows_per_day(source('behaviour', 'events'), dbt.safe_cast('event_at', dbt.type_timestamp())), rows_per_day(this, 'event_at'), recheck_from('event_at')) }}{% endif %}",
+        "{{ snapshot_input_days(fingerprint_per_day(source('behaviour', 'events'), dbt.safe_cast('event_at', dbt.type_timestamp()))) }}",
+        "{% if is_incremental() %}{{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(), recheck_from('event_at')) }}{% endif %}",
         "{% if is_incremental() %}{% do log_late_days() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
     ],
+    post_hook=["{{ record_input_days() }}"],
 ) }}  {#- checked once per build; stg_ and quarantine_rows read it -#}
 {%- set source_relation = source('behaviour', 'events') -%}
 {%- set raw_columns = relation_columns(source_relation) -%}
