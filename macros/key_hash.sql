@@ -32,3 +32,16 @@
 {% macro set_fingerprint(columns) -%}
     bit_xor({{ key_hash([key_hash(columns)]) }})
 {%- endmacro %}
+
+{#
+    An order-independent fingerprint of a multiset of rows, as an aggregate expression: the
+    sum over rows of the same 64-bit hash of each row's hash, exact in 38 digits, hashed once
+    more. For rows that may repeat (raw events sent twice, two identical order lines), where
+    set_fingerprint's xor cancels a pair, and the same correction made to both copies would
+    go unseen.
+
+    Arguments: columns, a list of SQL expressions.
+#}
+{% macro multiset_fingerprint(columns) -%}
+    {{ key_hash(['sum(cast(' ~ key_hash([key_hash(columns)]) ~ ' as decimal(38, 0)))']) }}
+{%- endmacro %}

@@ -16,15 +16,15 @@
       (feature_history_inputs), so the cut-offs after a late day are recomputed.
 
     A fingerprint sees a row delivered late, removed or changed in place, for one more scan
-    of the input: at a million customers, hashing the raw events per day took 4.3-5.2 s
-    against 4.3-4.6 s to count them, and the base model no longer counts its own rows per day
-    (1.8 s). A copy of an event already taken in under another day's timestamp is seen as a
+    of the input: at a million customers, fingerprinting the raw events per day takes what
+    counting them took (3.3-5 s, measured alone), and the base model no longer counts its own
+    rows per day (1.8 s). A copy of an event already taken in under another day's timestamp is seen as a
     late row, but not as a duplicate: duplicates are found among the rows checked together
     (base_behaviour__events).
 #}
 
 {#- A query: (day, fingerprint) of the rows of `relation` per day of a timestamp expression,
-    over every column; with the count, since xor cancels two identical rows. -#}
+    over every column (multiset_fingerprint: raw events may repeat). -#}
 {% macro fingerprint_per_day(relation, timestamp_expression) -%}
     {%- set columns = [] -%}
     {%- for column in (adapter.get_columns_in_relation(relation) if execute else []) -%}
@@ -32,7 +32,7 @@
     {%- endfor -%}
     select
         cast({{ timestamp_expression }} as date) as day,
-        {{ key_hash([set_fingerprint(columns or ['1']), 'count(*)']) }} as fingerprint
+        {{ multiset_fingerprint(columns or ['1']) }} as fingerprint
     from {{ relation }}
     group by 1
 {%- endmacro %}

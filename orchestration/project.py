@@ -43,7 +43,8 @@ class ManifestPreparer(DagsterDbtProjectPreparer):
         target.mkdir(parents=True, exist_ok=True)
         parsing = Path(tempfile.mkdtemp(prefix="parse-", dir=target))
         try:
-            # dagster-dbt starts the parse from target/'s partial-parse file (copied in).
+            if (target / PARTIAL_PARSE_FILE).exists():  # the parse starts from the last one
+                shutil.copy(target / PARTIAL_PARSE_FILE, parsing / PARTIAL_PARSE_FILE)
             DbtCli(project_dir=project).cli(
                 self._prepare_project_cli_args, target_path=parsing
             ).wait()
@@ -54,6 +55,8 @@ class ManifestPreparer(DagsterDbtProjectPreparer):
             for name in (PARTIAL_PARSE_FILE, MANIFEST_FILE):
                 os.replace(parsing / name, target / name)
         finally:
+            if (parsing / "dbt.log").exists():  # where it was before, for a failed parse
+                os.replace(parsing / "dbt.log", target / "dbt.log")
             shutil.rmtree(parsing, ignore_errors=True)
 
 

@@ -37,6 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.xdist_group("small_pipeline" if module in sharing else module))
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown when xdist is not loaded
 def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
     """Stop where xdist no longer groups (it did not on pytest 9.2, pytest-xdist#1386): the
     suite would still pass, in twice the time. A grouped test's id ends in `@group`."""

@@ -20,8 +20,7 @@ with order_parts as (
 
     select
         cast(orders.ordered_at as date) as day,
-        {{ set_fingerprint(order_columns) }} as fingerprint,
-        count(*) as row_count
+        {{ multiset_fingerprint(order_columns) }} as fingerprint
     from {{ orders }} as orders
     group by 1
 
@@ -31,8 +30,7 @@ line_parts as (
 
     select
         cast(orders.ordered_at as date) as day,
-        {{ set_fingerprint(item_columns) }} as fingerprint,
-        count(*) as row_count
+        {{ multiset_fingerprint(item_columns) }} as fingerprint
     from {{ items }} as items
     inner join {{ orders }} as orders on orders.order_id = items.order_id
     group by 1
@@ -43,8 +41,8 @@ final as (
 
     select
         coalesce(order_parts.day, line_parts.day) as day,
-        {#- with the counts: xor cancels two identical lines (lines have no id of their own) #}
-        {{ key_hash(['order_parts.fingerprint', 'order_parts.row_count', 'line_parts.fingerprint', 'line_parts.row_count']) }} as fingerprint
+        {#- a multiset: lines have no id of their own, and two may be identical #}
+        {{ key_hash(['order_parts.fingerprint', 'line_parts.fingerprint']) }} as fingerprint
 
     from order_parts
     full outer join line_parts on line_parts.day = order_parts.day
