@@ -47,7 +47,7 @@
     {%- if not is_incremental() -%}
         {{- return('') -}}
     {%- endif -%}
-    {{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(), activity_reprocess_from(date_column, lookback_days)) }}
+    {{ find_late_days(activity_reprocess_from(date_column, lookback_days)) }}
 {%- endmacro %}
 
 {#- Pre-hook of a roll-up: delete the days and customers about to be re-aggregated (and the

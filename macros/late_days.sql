@@ -18,9 +18,9 @@
     A fingerprint sees a row delivered late, removed or changed in place, for one more scan
     of the input: at a million customers, 12.0 s to fingerprint the raw events per day against
     5.7 s to count them, and 5.9 s against 0.9 s for the usable events (measured alone); in
-    the l refresh the two models took 8.5 s more than with counts. A copy of an event already taken in under another day's timestamp is seen as a
-    late row, but not as a duplicate: duplicates are found among the rows checked together
-    (base_behaviour__events).
+    the l refresh the two models took 8.5 s more than with counts. A copy of an event already
+    taken in under another day's timestamp is seen as a late row, but not as a duplicate:
+    duplicates are found among the rows checked together (base_behaviour__events).
 #}
 
 {#- A query: (day, fingerprint) of the rows of `relation` per day of a timestamp expression,
@@ -37,15 +37,15 @@
     group by 1
 {%- endmacro %}
 
-{#- Pre-hook of an incremental build: writes side_table('late_days'), the days before `before`
-    (a SQL date: the window processed anyway) whose fingerprint in `input_days` differs from
-    that in `taken_days` (queries of (day, fingerprint): the input now, what the model last
-    took in). -#}
-{% macro find_late_days(input_days, taken_days, before) -%}
+{#- Pre-hook of an incremental build, after snapshot_input_days: writes side_table('late_days'),
+    the days before `before` (a SQL date: the window processed anyway) whose fingerprint in
+    the snapshot of the input differs from the one recorded when the model last took it in
+    (taken_input_days). -#}
+{% macro find_late_days(before) -%}
     create or replace table {{ side_table('late_days') }} as
     select coalesce(input_days.day, taken_days.day) as day
-    from ({{ input_days }}) as input_days
-    full outer join ({{ taken_days }}) as taken_days
+    from {{ side_table('input_days_now') }} as input_days
+    full outer join ({{ taken_input_days() }}) as taken_days
         on taken_days.day = input_days.day
     where coalesce(input_days.day, taken_days.day) < {{ before }}
         and (input_days.fingerprint is null or taken_days.fingerprint is null

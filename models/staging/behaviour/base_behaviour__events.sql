@@ -17,7 +17,7 @@
     on_schema_change='fail',
     pre_hook=[
         "{{ snapshot_input_days(fingerprint_per_day(source('behaviour', 'events'), dbt.safe_cast('event_at', dbt.type_timestamp()))) }}",
-        "{% if is_incremental() %}{{ find_late_days('select * from ' ~ side_table('input_days_now'), taken_input_days(), recheck_from('event_at')) }}{% endif %}",
+        "{% if is_incremental() %}{{ find_late_days(recheck_from('event_at')) }}{% endif %}",
         "{% if is_incremental() %}{% do log_late_days() %}delete from {{ this }} where {{ is_rechecked('event_at', recheck_from('event_at')) }}{% endif %}",
     ],
     post_hook=["{{ record_input_days() }}"],
