@@ -24,7 +24,14 @@ from orchestration.ml.churn import (
     score_churn,
     time_split,
 )
-from orchestration.ml.fit_cache import fingerprint, load_fit, store_fit
+from orchestration.ml.fit_cache import (
+    changed_share,
+    column_types,
+    fingerprint,
+    load_fit,
+    row_hashes,
+    store_fit,
+)
 
 # One thread: small fits gain nothing from two, and lose a lot when the cores are shared.
 FAST = ChurnConfig(threads=1)
@@ -348,39 +355,76 @@ def test_the_same_rows_in_another_order_give_the_same_scores():
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_a_stored_fit_scores_exactly_like_the_fit_it_was_stored_from(model, validation, tmp_path):
+def test_a_stored_fit_scores_exactly_like_the_fit_it_was_stored_from(
+    model, validation, history, tmp_path
+):
     path = tmp_path / "model_fits" / "churn.pkl"
-    store_fit(path, "key", model.without_training_rows())
-    stored = load_fit(path, "key")
-    assert stored.scorer.split.fit.empty  # the training rows are not kept
-    pd.testing.assert_frame_equal(score_churn(stored, validation), score_churn(model, validation))
-    assert stored.metrics == model.metrics
-    assert stored.trained_through == model.trained_through
+    rows = row_hashes(history)
+    store_fit(path, "key", rows, model.without_training_rows())
+    stored = load_fit(path, "key", rows, max_changed_share=0.0)
+    assert stored.changed_share == 0.0
+    assert stored.fitted.scorer.split.fit.empty  # the training rows are not kept
+    pd.testing.assert_frame_equal(
+        score_churn(stored.fitted, validation), score_churn(model, validation)
+    )
+    assert stored.fitted.metrics == model.metrics
+    assert stored.fitted.trained_through == model.trained_through
 
 
-def test_a_stored_fit_is_not_reused_under_another_key_or_from_an_unreadable_file(model, tmp_path):
+def test_a_stored_fit_is_not_reused_under_another_key_or_from_an_unreadable_file(
+    model, history, tmp_path
+):
     path = tmp_path / "churn.pkl"
-    assert load_fit(path, "key") is None  # nothing stored yet
-    store_fit(path, "key", model.without_training_rows())
-    assert load_fit(path, "other key") is None
+    rows = row_hashes(history)
+    assert load_fit(path, "key", rows, 1.0) is None  # nothing stored yet
+    store_fit(path, "key", rows, model.without_training_rows())
+    assert load_fit(path, "other key", rows, 1.0) is None
     path.write_bytes(b"not a pickle")
-    assert load_fit(path, "key") is None
+    assert load_fit(path, "key", rows, 1.0) is None
 
 
-def test_the_fit_fingerprint_ignores_row_order_and_sees_any_changed_value_or_input(history):
-    order = ["cutoff_date", "customer_id"]
+def test_a_stored_fit_is_reused_while_few_of_its_rows_changed(model, history, tmp_path):
+    path = tmp_path / "churn.pkl"
+    store_fit(path, "key", row_hashes(history), model.without_training_rows())
+    changed = history.copy()
+    changed.loc[changed.index[:3], "recency_days"] += 1  # 3 rows out, 3 in
+    share = 6 / len(history)
+    stored = load_fit(path, "key", row_hashes(changed), max_changed_share=share)
+    assert stored is not None and stored.changed_share == pytest.approx(share)
+    assert load_fit(path, "key", row_hashes(changed), max_changed_share=share * 0.99) is None
+    assert load_fit(path, "key", row_hashes(changed), max_changed_share=0.0) is None
+    # measured against the stored fit's rows: a second night's change adds to the first
+    later = changed.copy()
+    later.loc[later.index[3:5], "recency_days"] += 1
+    assert load_fit(path, "key", row_hashes(later), 1.0).changed_share == pytest.approx(
+        10 / len(history)
+    )
+
+
+def test_row_hashes_ignore_row_order_and_see_any_changed_value(history):
+    same = row_hashes(history)
+    assert (row_hashes(history.sample(frac=1.0, random_state=5)) == same).all()
+    changed = history.copy()
+    changed.loc[changed.index[7], "recency_days"] += 1
+    assert changed_share(row_hashes(changed), same) == pytest.approx(2 / len(history))
+    assert changed_share(row_hashes(history.iloc[1:]), same) == pytest.approx(1 / len(history))
+    twice = pd.concat([history, history.iloc[:1]])  # a repeated row counts as often as it occurs
+    assert changed_share(row_hashes(twice), same) == pytest.approx(1 / len(history))
+
+
+def test_the_fit_key_sees_settings_code_columns_and_cutoffs(history):
     source = Path(churn_module.__file__)
 
     def key(rows, config=FAST):
-        return fingerprint(rows, order, config.parameters(), source)
+        cutoffs = sorted(rows["cutoff_date"].astype(str).unique())
+        return fingerprint(config.parameters(), source, column_types(rows), cutoffs)
 
     same = key(history)
     assert key(history.sample(frac=1.0, random_state=5)) == same
-    changed = history.copy()
-    changed.loc[changed.index[7], "recency_days"] += 1
-    assert key(changed) != same
-    assert key(history.iloc[1:]) != same
     assert key(history, NO_RIVAL) != same
+    assert key(history.astype({"recency_days": "float32"})) != same
+    latest = history["cutoff_date"].max()
+    assert key(history[history["cutoff_date"] != latest]) != same
 
 
 def test_a_single_training_cutoff_calibrates_on_a_fixed_slice_of_customers():

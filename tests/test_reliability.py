@@ -207,11 +207,12 @@ def test_the_rerun_on_the_same_data_reuses_the_churn_fit_instead_of_refitting(
 ):
     con = duckdb.connect(str(killed_in_dbt_then_rerun["root"] / "warehouse.duckdb"), read_only=True)
     reused = con.execute(
-        "select json_extract(parameters_json, '$.fit_reused') from ml.model_runs"
-        " where model_name = 'churn' order by created_at"
+        "select json_extract(parameters_json, '$.fit_reused'),"
+        " json_extract(parameters_json, '$.training_rows_changed_share')"
+        " from ml.model_runs where model_name = 'churn' order by created_at"
     ).fetchall()
     con.close()
-    assert [json.loads(r[0]) for r in reused] == [False, True]
+    assert [tuple(json.loads(v) for v in r) for r in reused] == [(False, 0.0), (True, 0.0)]
 
 
 def _version(database):

@@ -12,7 +12,7 @@ from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import warehouse_table_spec
 from orchestration.ml import churn as churn_module
 from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, score_churn
-from orchestration.ml.fit_cache import fingerprint, load_fit, store_fit
+from orchestration.ml.fit_cache import column_types, fingerprint, load_fit, row_hashes, store_fit
 from orchestration.ml.value import p_alive_by_cutoff
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
@@ -35,11 +35,19 @@ class ChurnRunConfig(dg.Config):
     tier_medium: float = Field(
         default=0.3, description="Churn probability from which risk is medium."
     )
+    refit_changed_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        description=(
+            "Reuse the last fit while at most this share of its training rows changed (and"
+            " the labelled cut-offs, settings and code are the same); 0 refits on any change."
+        ),
+    )
 
 
 def training_query(history: str, labels: str, share: float) -> str:
     """The labelled feature rows of about `share` of the customers (all of their cut-offs), in
-    one order: the P(alive) baseline's sums, and so the fit's fingerprint, then never move."""
+    one order: the P(alive) baseline's sums then never move."""
     return f"""
         select history.*, history.as_of_date as cutoff_date, labels.is_churned
         from {history} as history
@@ -96,25 +104,28 @@ def churn_scores(
         # same people and reruns train on the same rows, on either engine.
         share = min(1.0, config.max_training_rows / labelled)
         training = opened.query_frame(training_query(history, labels, share))
-        training["p_alive"] = p_alive_by_cutoff(training)
-        # Most nights the labelled rows are the ones the last fit saw: reuse it (module notes).
+        # Most nights a few of the labelled rows moved since the last fit: reuse it
+        # (orchestration/ml/fit_cache.py); a new labelled cut-off always refits.
         cache = warehouse.settings().warehouse_path.parent / FIT_CACHE
         key = fingerprint(
-            training,
-            ["cutoff_date", "customer_id"],
             churn_config.parameters(),
             Path(churn_module.__file__),
+            column_types(training),
+            sorted(training["cutoff_date"].astype(str).unique()),
         )
-        model = load_fit(cache, key)
-        reused = model is not None
-        if reused:
+        training_rows = row_hashes(training)
+        stored = load_fit(cache, key, training_rows, config.refit_changed_share)
+        if stored is not None:
+            model, changed = stored.fitted, stored.changed_share
             context.log.info(
-                f"reusing the last fit: its {len(training):,} training rows are unchanged"
+                f"reusing the last fit: {changed:.3%} of its training rows changed"
+                f" (refit above {config.refit_changed_share:.2%})"
             )
         else:
             context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
-            model = fit_churn(training, churn_config)
-            store_fit(cache, key, model.without_training_rows())
+            training["p_alive"] = p_alive_by_cutoff(training)
+            model, changed = fit_churn(training, churn_config), 0.0
+            store_fit(cache, key, training_rows, model.without_training_rows())
         del training
 
         as_of = opened.scalar(f"select max(as_of_date) from {features}")
@@ -138,7 +149,11 @@ def churn_scores(
             # the reliability diagram, as JSON text: bin, mean predicted, observed, count
             "calibration_table": json.dumps(model.metrics["validation"]["calibration_table"]),
         },
-        parameters={**model.parameters, "fit_reused": reused},
+        parameters={
+            **model.parameters,
+            "fit_reused": stored is not None,
+            "training_rows_changed_share": round(changed, 6),
+        },
         data_window=(None, model.trained_through.date()),
     )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

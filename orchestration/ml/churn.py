@@ -4,10 +4,11 @@ tier, and the features that push that risk up the most, in words an account mana
 Plain functions, no Dagster: the asset reads the point-in-time feature history (training) and
 `customer_features` (scoring), calls `fit_churn` then `score_churn` batch by batch, writes
 `churn_scores` and records `model.metrics` / `model.parameters` in `model_runs`. The fit is
-deterministic (rows sorted, seeds fixed), and most nights it would see the same labelled rows
-(a cut-off is added or labelled once a month), so the asset keeps the last fit on disk under a
-fingerprint of its rows, configuration and code (`orchestration/ml/fit_cache.py`) and reuses it
-when nothing changed: `ChurnModel.without_training_rows()` is what is stored.
+deterministic (rows sorted, seeds fixed), and most nights it would see nearly the same labelled
+rows (a cut-off is added or labelled once a month), so the asset keeps the last fit on disk
+with a fingerprint of its configuration, code and cut-offs and a hash of each training row
+(`orchestration/ml/fit_cache.py`), and reuses it while few of those rows changed:
+`ChurnModel.without_training_rows()` is what is stored.
 
 Decisions, and why
 ------------------
