@@ -5,25 +5,42 @@
     few rounds even when long. Rounds stop when no label changes; not converging within
     `max_rounds` is an error, never a silently partial result.
 
+    The rounds join integers, not the nodes' text: the nodes are numbered in their own order
+    first, so the smallest number is the smallest node. At a million customers (2.2M anchor
+    identifiers, 3 rounds) that took the anchors' components from 17.5 s to 7.3 s, numbering
+    and mapping back included, and int_identity__components from 21-23 s to 13-15 s.
+
     Arguments:
-      work_name: a name for the working table, unique per caller;
-      seed_sql: select yielding (node, label), every node with its starting label;
-      edges: relation with (node_a, node_b), both directions present;
+      work_name: a name for the working tables, unique per caller;
+      nodes_sql: select yielding (node), every node once;
+      edges: relation or subquery with (node_a, node_b), both directions present; an edge
+        with an end outside the nodes is ignored;
       max_rounds: the most rounds to run.
-    Returns the relation holding the final (node, label); run only when executing.
+    Returns the relation holding (node, label), the label the smallest node of its
+    component; run only when executing.
 #}
-{% macro connected_components(work_name, seed_sql, edges, max_rounds) -%}
+{% macro connected_components(work_name, nodes_sql, edges, max_rounds) -%}
+    {%- set components = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__components', type='table') -%}
+    {%- set numbers = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__numbers', type='table') -%}
     {%- set labels = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__labels', type='table') -%}
     {%- set next_labels = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__next', type='table') -%}
     {%- set work_edges = api.Relation.create(database=this.database, schema=this.schema, identifier=work_name ~ '__edges', type='table') -%}
     {%- if not execute -%}
-        {{ return(labels) }}
+        {{ return(components) }}
     {%- endif -%}
-    {#- The edges are read every round: settle them into a table once. -#}
+    {% do adapter.drop_relation(numbers) %}
+    {% do run_query(create_table_as(False, numbers, 'select node, row_number() over (order by node) as node_number from (' ~ nodes_sql ~ ') as nodes')) %}
+    {#- The edges are read every round: settle them into a table once, numbered. -#}
+    {%- set numbered_edges -%}
+        select a.node_number as node_a, b.node_number as node_b
+        from {{ edges }} as edges
+        inner join {{ numbers }} as a on a.node = edges.node_a
+        inner join {{ numbers }} as b on b.node = edges.node_b
+    {%- endset -%}
     {% do adapter.drop_relation(work_edges) %}
-    {% do run_query(create_table_as(False, work_edges, 'select node_a, node_b from ' ~ edges ~ ' as edges')) %}
+    {% do run_query(create_table_as(False, work_edges, numbered_edges)) %}
     {% do adapter.drop_relation(labels) %}
-    {% do run_query(create_table_as(False, labels, seed_sql)) %}
+    {% do run_query(create_table_as(False, labels, 'select node_number as node, node_number as label from ' ~ numbers)) %}
     {%- set state = namespace(converged=false, rounds=0) -%}
     {%- for round in range(max_rounds) if not state.converged -%}
         {%- set step_sql -%}
@@ -71,7 +88,15 @@
             work_name ~ ": labels still changing after " ~ max_rounds
             ~ " rounds; raise the dbt var identity_max_rounds") }}
     {%- endif -%}
-    {% do adapter.drop_relation(work_edges) %}
+    {%- set named -%}
+        select nodes.node, label_nodes.node as label
+        from {{ labels }} as labels
+        inner join {{ numbers }} as nodes on nodes.node_number = labels.node
+        inner join {{ numbers }} as label_nodes on label_nodes.node_number = labels.label
+    {%- endset -%}
+    {% do adapter.drop_relation(components) %}
+    {% do run_query(create_table_as(False, components, named)) %}
+    {% for work in [work_edges, labels, numbers] %}{% do adapter.drop_relation(work) %}{% endfor %}
     {{ log(work_name ~ ": converged in " ~ state.rounds ~ " rounds", info=true) }}
-    {{ return(labels) }}
+    {{ return(components) }}
 {%- endmacro %}

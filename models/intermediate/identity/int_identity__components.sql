@@ -18,26 +18,18 @@
 {%- set shared_anchors = ref('int_identity__shared_anchors') -%}
 {%- set max_rounds = var('identity_max_rounds') -%}
 
-{%- set anchor_edges -%}
-    (
-        select edges.node_a, edges.node_b
-        from {{ edges }} as edges
-        inner join {{ identifiers }} as a on a.identifier_key = edges.node_a and a.is_anchor
-        inner join {{ identifiers }} as b on b.identifier_key = edges.node_b and b.is_anchor
-        where edges.node_a not in (select identifier_key from {{ shared_anchors }})
-            and edges.node_b not in (select identifier_key from {{ shared_anchors }})
-    )
-{%- endset -%}
-{%- set anchor_seed -%}
-    select identifier_key as node, identifier_key as label
+{#- Components join only the nodes given: an edge to an identifier outside them (a shared
+    anchor, a device) is ignored by connected_components. -#}
+{%- set anchor_nodes -%}
+    select identifier_key as node
     from {{ identifiers }}
     where is_anchor and identifier_key not in (select identifier_key from {{ shared_anchors }})
 {%- endset -%}
-{%- set anchor_labels = connected_components(this.identifier ~ '__anchors', anchor_seed, anchor_edges, max_rounds) -%}
+{%- set anchor_labels = connected_components(this.identifier ~ '__anchors', anchor_nodes, edges, max_rounds) -%}
 
 {#- Which anchor components each non-anchor identifier is linked to: a join of every edge,
-    read by the unattached seed, both ends of its edges and the final query, so settled into
-    a work table once (at a million customers, 2.5 s a time). -#}
+    read by the unattached nodes and the final query, so settled into a work table once (at a
+    million customers, 2.5 s a time). -#}
 {%- set attachments = api.Relation.create(database=this.database, schema=this.schema, identifier=this.identifier ~ '__attachments', type='table') -%}
 {%- set attachments_sql -%}
     select
@@ -53,21 +45,13 @@
     {%- do adapter.drop_relation(attachments) -%}
     {%- do run_query(create_table_as(False, attachments, attachments_sql)) -%}
 {%- endif -%}
-{%- set unattached_seed -%}
-    select identifiers.identifier_key as node, identifiers.identifier_key as label
+{%- set unattached_nodes -%}
+    select identifiers.identifier_key as node
     from {{ identifiers }} as identifiers
     left join {{ attachments }} as attachments on attachments.node = identifiers.identifier_key
     where not identifiers.is_anchor and attachments.node is null
 {%- endset -%}
-{%- set unattached_edges -%}
-    (
-        select edges.node_a, edges.node_b
-        from {{ edges }} as edges
-        inner join ({{ unattached_seed }}) as a on a.node = edges.node_a
-        inner join ({{ unattached_seed }}) as b on b.node = edges.node_b
-    )
-{%- endset -%}
-{%- set unattached_labels = connected_components(this.identifier ~ '__unattached', unattached_seed, unattached_edges, max_rounds) -%}
+{%- set unattached_labels = connected_components(this.identifier ~ '__unattached', unattached_nodes, edges, max_rounds) -%}
 
 with identifiers as (
 
