@@ -25,12 +25,18 @@ MAX_LEVELS = 250
 
 @dataclass(frozen=True)
 class LookalikeConfig:
+    """The defaults are the cheapest measured to find a planted group as well as a fit four
+    times the size: at 1M customers, seeds of 20% of a persona or of next quarter's buyers
+    (bench/lookalike_quality.py) ranked the rest of the group with the same ROC AUC (within
+    0.001) and top-2,000 precision (within 0.015 either way) as 200k negatives and 200 rounds
+    at 0.05, in 14-19 s instead of 25-52 s."""
+
     folds: int = 3  # each non-member scored by a model that never saw them
-    max_negatives: int = 200_000  # non-members per fit: bounds time at 1M customers
+    max_negatives: int = 50_000  # non-members per fit: bounds time at 1M customers
     score_batch_rows: int = 200_000
     # A shallow, regularised booster: the seed is often a few hundred customers.
-    max_iter: int = 200
-    learning_rate: float = 0.05
+    max_iter: int = 100
+    learning_rate: float = 0.1
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 40
     seed: int = 7
