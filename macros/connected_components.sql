@@ -28,8 +28,7 @@
     {%- if not execute -%}
         {{ return(components) }}
     {%- endif -%}
-    {% do adapter.drop_relation(numbers) %}
-    {% do run_query(create_table_as(False, numbers, 'select node, row_number() over (order by node) as node_number from (' ~ nodes_sql ~ ') as nodes')) %}
+    {% do work_table(numbers, 'select node, row_number() over (order by node) as node_number from (' ~ nodes_sql ~ ') as nodes') %}
     {#- The edges are read every round: settle them into a table once, numbered. -#}
     {%- set numbered_edges -%}
         select a.node_number as node_a, b.node_number as node_b
@@ -37,10 +36,8 @@
         inner join {{ numbers }} as a on a.node = edges.node_a
         inner join {{ numbers }} as b on b.node = edges.node_b
     {%- endset -%}
-    {% do adapter.drop_relation(work_edges) %}
-    {% do run_query(create_table_as(False, work_edges, numbered_edges)) %}
-    {% do adapter.drop_relation(labels) %}
-    {% do run_query(create_table_as(False, labels, 'select node_number as node, node_number as label from ' ~ numbers)) %}
+    {% do work_table(work_edges, numbered_edges) %}
+    {% do work_table(labels, 'select node_number as node, node_number as label from ' ~ numbers) %}
     {%- set state = namespace(converged=false, rounds=0) -%}
     {%- for round in range(max_rounds) if not state.converged -%}
         {%- set step_sql -%}
@@ -67,8 +64,7 @@
             from hooked
             left join hooked as jumped on jumped.node = hooked.label
         {%- endset -%}
-        {% do adapter.drop_relation(next_labels) %}
-        {% do run_query(create_table_as(False, next_labels, step_sql)) %}
+        {% do work_table(next_labels, step_sql) %}
         {%- set changed_sql -%}
             select count(*) from {{ next_labels }} as next_labels
             inner join {{ labels }} as labels on labels.node = next_labels.node
@@ -94,8 +90,7 @@
         inner join {{ numbers }} as nodes on nodes.node_number = labels.node
         inner join {{ numbers }} as label_nodes on label_nodes.node_number = labels.label
     {%- endset -%}
-    {% do adapter.drop_relation(components) %}
-    {% do run_query(create_table_as(False, components, named)) %}
+    {% do work_table(components, named) %}
     {% for work in [work_edges, labels, numbers] %}{% do adapter.drop_relation(work) %}{% endfor %}
     {{ log(work_name ~ ": converged in " ~ state.rounds ~ " rounds", info=true) }}
     {{ return(components) }}

@@ -41,10 +41,7 @@
     inner join {{ anchor_labels }} as anchor_labels on anchor_labels.node = edges.node_b
     group by edges.node_a
 {%- endset -%}
-{%- if execute -%}
-    {%- do adapter.drop_relation(attachments) -%}
-    {%- do run_query(create_table_as(False, attachments, attachments_sql)) -%}
-{%- endif -%}
+{%- do work_table(attachments, attachments_sql) -%}
 {%- set unattached_nodes -%}
     select identifiers.identifier_key as node
     from {{ identifiers }} as identifiers
