@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import duckdb
@@ -77,7 +77,7 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
     if args.out:
-        settings = {name: asdict(replace(SETTINGS[name])) for name in args.settings}
+        settings = {name: asdict(SETTINGS[name]) for name in args.settings}
         args.out.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
 
 

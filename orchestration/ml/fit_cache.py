@@ -3,8 +3,9 @@
 A nightly refresh moves as_of_date by a day, but a model trained on labelled past cut-offs
 (churn) sees nearly the same rows on most nights: a cut-off joins or becomes labelled once a
 month, and in between only the customers whose identifiers moved, or whose late rows
-arrived, change (at a million customers one night: 0.2% of the 250k sampled training rows). Refitting on those rows gives a
-model that differs by noise, at 23 s a night. So the asset keeps its last fit in one file with
+arrived, change (at a million customers one night: 0.2% of the 250k sampled training rows).
+Refitting on those rows gives a model that differs by noise, at 23 s a night. So the asset
+keeps its last fit in one file with
 
 - a key: a fingerprint of everything that must match exactly (configuration, code, library
   versions, the training columns and the labelled cut-offs), and
