@@ -23,7 +23,7 @@
             {%- do expressions.append("cast('" ~ cutoff ~ "' as date)") -%}
         {%- endfor -%}
     {%- else -%}
-        {%- set as_of = as_of_date() -%}  {#- once: each call scans raw orders #}
+        {%- set as_of = as_of_date() -%}
         {%- for months_back in range(1, var('feature_history_months') + 1) -%}
             {%- do expressions.append(dbt.last_day(dbt.dateadd('month', -months_back, as_of), 'month')) -%}
         {%- endfor -%}
