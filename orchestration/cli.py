@@ -54,22 +54,45 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audience_count(args: argparse.Namespace) -> int:
-    """Count who an expression selects in the built customer_profile (read-only)."""
+class _CannotWrite(OSError):
+    """An output folder that cannot be written (the message names it)."""
+
+
+def _open_read_only(warehouse: Path, settings: Settings):  # -> duckdb.DuckDBPyConnection
+    """The warehouse file, read-only; WarehouseBusyError while a run holds it for writing."""
     import duckdb
 
-    from orchestration.audiences.expression import AudienceExpressionError
-    from orchestration.audiences.members import count_expression
+    from orchestration.writer_lock import WarehouseBusyError
 
-    warehouse = args.warehouse or Settings.from_env().warehouse_path
     if not warehouse.exists():
         raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        total, consented = count_expression(con, args.expression)
-    except AudienceExpressionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        published = settings.published_dir / "customer_profiles.duckdb"
+        raise WarehouseBusyError(
+            f"{warehouse} is being written by a pipeline run; try again when it finishes"
+            f" (the published copy, {published}, can be read meanwhile)"
+        ) from None
+
+
+def _audience_count(args: argparse.Namespace) -> int:
+    """Count who an expression selects in customer_profile (read-only): in the working
+    warehouse, or in a published copy, which holds the public tables in its schema `main`."""
+    from orchestration.audiences.members import CATALOG, PROFILE, count_expression
+    from orchestration.warehouse import table_exists
+
+    settings = Settings.from_env()
+    con = _open_read_only(args.warehouse or settings.warehouse_path, settings)
+    try:
+        profile, catalog = PROFILE, CATALOG
+        if not table_exists(con, *PROFILE.split(".")) and table_exists(
+            con, "main", "customer_profile"
+        ):
+            profile, catalog = "main.customer_profile", "main.tag_catalog"
+        total, consented = count_expression(con, args.expression, profile, catalog)
     finally:
         con.close()
     print(f"{total:,} customers ({consented:,} with marketing consent)")
@@ -78,17 +101,15 @@ def _audience_count(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     """Write one audience's consenting members as hashed identifiers, with a manifest."""
-    import duckdb
-
     from orchestration.audiences.export import export_audience
 
     settings = Settings.from_env()
-    warehouse = args.warehouse or settings.warehouse_path
-    if not warehouse.exists():
-        raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = _open_read_only(args.warehouse or settings.warehouse_path, settings)
+    out = args.out or settings.export_dir
     try:
-        result = export_audience(con, args.audience, args.format, args.out or settings.export_dir)
+        result = export_audience(con, args.audience, args.format, out)
+    except OSError as error:  # a file where the folder should be, no permission, a full disk
+        raise _CannotWrite(f"cannot write the export to {out}: {error}") from None
     finally:
         con.close()
     print(
@@ -215,9 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     ui.set_defaults(func=_ui)
 
     args = parser.parse_args(argv)
+    from orchestration.writer_lock import WarehouseBusyError
+
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except WarehouseBusyError as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return EXIT_BUSY
+    except (FileNotFoundError, ValueError, _CannotWrite) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

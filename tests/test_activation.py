@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from orchestration.audiences.definitions import load_definitions
 from orchestration.audiences.export import export_audience
 from orchestration.audiences.members import count_expression
 from orchestration.audiences.uplift import uplift_interval
+from orchestration.cli import EXIT_BUSY
 from orchestration.settings import PROJECT_DIR
 
 CLI = str(Path(sys.executable).with_name("customer-profiles"))
@@ -146,7 +148,7 @@ def test_the_manifest_describes_its_file_exactly(con, exports):
         if manifest["format"] == "parquet":
             rows = pq.read_metadata(data).num_rows
         else:
-            rows = duckdb.sql(f"select count(*) from read_csv('{data}')").fetchone()[0]
+            rows = duckdb.sql(f"select count(*) from read_csv('{data}')").fetchall()[0][0]
         assert rows == manifest["rows"]
         total, consented = con.execute(
             "select count(*), count(*) filter (where has_marketing_consent)"
@@ -158,6 +160,16 @@ def test_the_manifest_describes_its_file_exactly(con, exports):
             total - consented,
         )
         assert manifest["as_of_date"] and manifest["exported_at"]
+
+
+def test_each_exported_file_has_its_own_manifest(exports):
+    # A CSV and a Parquet export of one audience and day once shared one manifest, which
+    # then described only the file written last.
+    data_files = [p for p in exports.iterdir() if p.suffix in (".csv", ".parquet")]
+    assert len(data_files) >= 4
+    for data in data_files:
+        manifest = json.loads(data.with_name(f"{data.name}.manifest.json").read_text())
+        assert manifest["file"] == data.name and manifest["format"] == data.suffix[1:]
 
 
 def test_exporting_an_unknown_audience_names_the_ones_that_exist(con, tmp_path):
@@ -179,6 +191,73 @@ def test_audience_count_on_the_command_line_counts_and_rejects_with_a_pointer(wa
         text=True,
     )
     assert bad.returncode == 2 and "活越" in bad.stderr and "活跃" in bad.stderr
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env)
+
+
+def test_audience_count_reads_the_published_copy_as_it_reads_the_warehouse(
+    small_pipeline, warehouse
+):
+    expression = "lifecycle_stage = '活跃' and monetary_365d > 100"
+    working = _cli("audience", "count", expression, "--warehouse", str(warehouse))
+    published = small_pipeline[0] / "published" / "customer_profiles.duckdb"
+    copy = _cli("audience", "count", expression, "--warehouse", str(published))
+    assert copy.returncode == 0, copy.stderr
+    assert copy.stdout == working.stdout
+
+
+def test_a_warehouse_held_by_a_writer_gives_a_busy_error_not_a_traceback(warehouse, tmp_path):
+    held = tmp_path / "held.duckdb"
+    shutil.copy(warehouse, held)
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, sys, time; c = duckdb.connect({str(held)!r}); print('held', flush=True);"
+         " time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "held"
+        for args in (["audience", "count", "true"], ["export", "vip_winback"]):
+            busy = _cli(*args, "--warehouse", str(held))
+            assert busy.returncode == EXIT_BUSY, busy.stderr
+            assert "is being written by a pipeline run" in busy.stderr
+            assert "Traceback" not in busy.stderr
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_an_export_folder_that_cannot_be_written_is_an_error_naming_it(warehouse, tmp_path):
+    not_a_folder = tmp_path / "a_file"
+    not_a_folder.write_text("")
+    for out in (not_a_folder, not_a_folder / "below"):
+        failed = _cli("export", "vip_winback", "--out", str(out), "--warehouse", str(warehouse))
+        assert failed.returncode == 2
+        assert f"cannot write the export to {out}" in failed.stderr
+        assert "Traceback" not in failed.stderr
+
+
+def test_an_audience_that_selects_no_one_exports_under_the_runs_date(con, tmp_path):
+    # ml.audiences lists it; marts.audience_members has no row to take the date from.
+    scratch = duckdb.connect()
+    for relation in ("marts.audience_members", "marts.customer_profile",
+                     "intermediate.int_identity__customer_ids"):  # fmt: skip
+        schema = relation.split(".")[0]
+        scratch.execute(f"create schema if not exists {schema}")
+        scratch.register("rows", con.execute(f"select * from {relation}").to_arrow_table())
+        scratch.execute(f"create table {relation} as select * from rows")
+        scratch.unregister("rows")
+    scratch.execute("create schema ml")
+    scratch.execute(
+        "create table ml.audiences as select 'nobody' as audience_name,"
+        " 'monetary_365d < 0' as expression, cast(null as varchar) as lookalike_of"
+    )
+    result = export_audience(scratch, "nobody", "csv", tmp_path)
+    as_of = con.execute("select max(as_of_date) from marts.customer_profile").fetchone()[0]
+    assert result.data_file.name == f"nobody_{as_of}.csv" and result.rows == 0
+    assert json.loads(result.manifest_file.read_text())["as_of_date"] == str(as_of)
 
 
 def test_campaign_effects_intervals_are_the_documented_formula(con):

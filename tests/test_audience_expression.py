@@ -139,6 +139,7 @@ HOSTILE = [
     pytest.param("age_band in (nickname)", "literal values only", id="in-column"),
     pytest.param("monetary_30d", "must be a condition", id="not-boolean"),
     pytest.param("round(monetary_30d, customer_id) > 1", "whole number", id="round-decimals"),
+    pytest.param("round(monetary_30d, 100000000000) > 1", "-18 to 18", id="round-overflow"),
     pytest.param("last_order_date > current_date - 30", "current_date", id="current-date"),
     pytest.param("monetary_30d = 1e999", "out of range", id="infinite-number"),
     pytest.param("is_member and", "could not be parsed", id="dangling-and"),
@@ -166,6 +167,31 @@ def test_a_tag_value_outside_its_allowed_values_lists_them_all():
 def test_a_tag_value_outside_its_allowed_values_is_caught_inside_in_lists():
     with pytest.raises(AudienceExpressionError, match="'香港' is not a value of city_name_zh"):
         compile_expression("city_name_zh in ('上海', '香港')", COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["age_band between '80后' and '90後'", "age_band > '90後'", "'90後' <= age_band"],
+)
+def test_a_tag_value_outside_its_allowed_values_is_caught_in_ranges(expr):
+    with pytest.raises(AudienceExpressionError, match="'90後' is not a value of age_band"):
+        compile_expression(expr, COLUMNS)
+
+
+def test_a_zero_divisor_gives_null_so_a_share_of_nothing_selects_no_one():
+    # In DuckDB 0 / 0 is NaN, which compares above every number: without nullif a customer
+    # with no spend at all would have "more than half of their spend in the last 30 days".
+    con = duckdb.connect()
+    con.execute("create table spend as select * from (values (1, 80.0, 100.0), (2, 0.0, 0.0),"
+                " (3, 10.0, 100.0)) as t(customer_id, monetary_30d, monetary_365d)")  # fmt: skip
+    columns = {
+        name: ColumnSpec(name, "number")
+        for name in ("customer_id", "monetary_30d", "monetary_365d")
+    }
+    compiled = compile_expression("monetary_30d / monetary_365d > 0.5", columns)
+    assert "nullif" in compiled.sql.lower()
+    rows = con.execute(f"select customer_id from spend where {compiled.sql}").fetchall()
+    assert rows == [(1,)]
 
 
 def test_a_number_compared_with_a_text_column_suggests_quoting_it():

@@ -13,6 +13,7 @@ from orchestration.audiences.definitions import (
     load_definitions,
     parse_definitions,
 )
+from orchestration.audiences.expression import AudienceExpressionError
 from orchestration.audiences.lookalike import LookalikeConfig, lookalike_scores
 from orchestration.audiences.members import build_audiences, count_expression
 from orchestration.audiences.uplift import uplift_interval
@@ -222,8 +223,41 @@ def test_an_unreadable_definitions_file_is_reported_with_its_path(tmp_path):
         load_definitions(tmp_path / "missing.yml")
 
 
+def test_a_key_given_twice_is_an_error_naming_the_file_and_line(tmp_path):
+    # PyYAML keeps the last of two equal keys: the first expression would vanish unseen.
+    path = tmp_path / "audiences.yml"
+    path.write_text(
+        "audiences:\n  - name: a\n    owner: crm\n    description: d\n"
+        "    expression: monetary_365d > 1\n    expression: monetary_365d > 500\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(AudienceDefinitionError, match="'expression' is given twice") as error:
+        load_definitions(path)
+    assert str(error.value).startswith(str(path)) and "line 6" in str(error.value)
+
+
+def test_a_name_yaml_reads_as_a_boolean_says_to_quote_it():
+    with pytest.raises(AudienceDefinitionError, match="put the name in quotes"):
+        parse_definitions({"audiences": [{**_rule("x", "true"), "name": False}]})
+
+
 def test_count_expression_counts_customers_and_those_with_consent(con):
     assert count_expression(con, "lifecycle_stage = '活跃'") == (5, 3)
+
+
+def test_an_expression_the_engine_cannot_evaluate_fails_naming_the_audience(con):
+    overflow = "abs(-9223372036854775808) > monetary_365d"
+    with pytest.raises(AudienceExpressionError, match="cannot evaluate it: .*Overflow"):
+        count_expression(con, overflow)
+    document = {"audiences": [SHANGHAI_90S, _rule("too_big", overflow)]}
+    with pytest.raises(AudienceDefinitionError, match="audience 'too_big': the warehouse cannot"):
+        _build(con, document)
+
+
+def test_an_audience_that_selects_no_one_is_reported_with_zero_members(con):
+    build = _build(con, {"audiences": [SHANGHAI_90S, _rule("nobody", "monetary_365d < 0")]})
+    assert build.sizes == {"sh_90s": 2, "nobody": 0}
+    assert build.consented["nobody"] == 0
 
 
 # --- lookalike -----------------------------------------------------------------------------------

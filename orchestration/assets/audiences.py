@@ -5,7 +5,7 @@ import dagster as dg
 from orchestration.assets.dbt import dbt_model_key, dbt_model_relation
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import warehouse_table_spec
-from orchestration.audiences.definitions import AudienceSet, load_definitions
+from orchestration.audiences.definitions import load_definitions
 from orchestration.audiences.members import (
     AUDIENCES_TABLE,
     MEMBERS_TABLE,
@@ -47,12 +47,9 @@ _DEPS = [dbt_model_key(name) for name in ("customer_profile", "tag_catalog", "cu
 )
 def audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Evaluate every audience; a bad expression fails the step naming the audience."""
+    # A missing file fails the step: a mistyped CP_AUDIENCES_FILE must not empty every audience.
     path = warehouse.settings().audiences_file
-    if path.exists():
-        definitions = load_definitions(path)
-    else:
-        context.log.warning(f"{path} does not exist: no audiences are built")
-        definitions = AudienceSet(audiences=(), source=str(path))
+    definitions = load_definitions(path)
     with warehouse.open() as opened:
         build = build_audiences(
             opened,

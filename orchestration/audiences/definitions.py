@@ -9,7 +9,7 @@ expression language of `expression.py`, or a lookalike expansion of another audi
       - name: shanghai_90s_skincare          # lowercase snake_case, unique
         owner: crm-team
         description: 上海 90后, heavy face-care buyers
-        expression: city = '上海' and age_band = '90后' and top_category = '面部护理'
+        expression: city = '上海市' and age_band = '90后' and top_category = '面部护理'
         priority: 10                          # optional; higher wins under exclusivity
       - name: shanghai_90s_skincare_lookalike
         owner: crm-team
@@ -67,12 +67,44 @@ class AudienceSet:
         raise KeyError(f"{self.source}: no audience named {name!r} (defined: {known})")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    one, so a second `expression:` or `audiences:` would silently replace the first."""
+
+
+def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            repeated = key in first_line
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            break
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} is given twice (first on line {first_line[key] + 1})",
+                key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
+)
+
+
 def load_definitions(path: Path) -> AudienceSet:
     """Read and check the definitions file (which must exist: an empty list says "none")."""
     if not path.exists():
-        raise FileNotFoundError(f"{path}: the audience definitions file does not exist")
+        raise FileNotFoundError(
+            f"{path}: the audience definitions file does not exist (to build no audiences,"
+            " write `audiences: []` in it)"
+        )
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
         raise AudienceDefinitionError(f"{path}: not valid YAML: {error}") from None
     except UnicodeDecodeError:
@@ -117,6 +149,11 @@ def _audience(entry: Any, index: int, source: str) -> AudienceDefinition:
     if not isinstance(entry, dict):
         raise AudienceDefinitionError(f"{where}: expected a mapping of name, owner, ...")
     name = entry.get("name")
+    if isinstance(name, bool):
+        raise AudienceDefinitionError(
+            f"{where}: name {name!r} is how YAML reads an unquoted yes/no/on/off/true/false:"
+            " put the name in quotes"
+        )
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise AudienceDefinitionError(
             f"{where}: name {name!r} must be lowercase snake_case (a-z, 0-9, _), "

@@ -30,6 +30,7 @@ FORMATS: tuple[Format, ...] = ("csv", "parquet")
 MEMBERS = "marts.audience_members"
 AUDIENCES = "ml.audiences"
 IDENTIFIERS = "intermediate.int_identity__customer_ids"
+PROFILE = "marts.customer_profile"  # the as_of_date of an audience with no members
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,11 @@ class ExportResult:
 def export_audience(
     con: duckdb.DuckDBPyConnection, audience: str, fmt: Format, out_dir: Path
 ) -> ExportResult:
-    """Write `out_dir/<audience>_<as_of>.<fmt>` and its `.manifest.json`; returns what it wrote."""
+    """Write `out_dir/<audience>_<as_of>.<fmt>` and `<that name>.manifest.json`; returns what
+    it wrote. A CSV and a Parquet export of the same audience and day have a manifest each."""
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
-    for relation in (MEMBERS, AUDIENCES, IDENTIFIERS):
+    for relation in (MEMBERS, AUDIENCES, IDENTIFIERS, PROFILE):
         if not table_exists(con, *relation.split(".")):
             raise ValueError(f"the warehouse has no {relation}: run the pipeline first")
     known = [r[0] for r in con.execute(f"select audience_name from {AUDIENCES}").fetchall()]
@@ -57,9 +59,10 @@ def export_audience(
             " the pipeline run since?"
         )
     expression, lookalike_of, as_of = con.execute(
-        f"select a.expression, a.lookalike_of, max(m.as_of_date) from {AUDIENCES} as a"
-        f" left join {MEMBERS} as m using (audience_name) where a.audience_name = ?"
-        " group by 1, 2",
+        f"select a.expression, a.lookalike_of,"
+        f" coalesce(max(m.as_of_date), (select max(as_of_date) from {PROFILE}))"
+        f" from {AUDIENCES} as a left join {MEMBERS} as m using (audience_name)"
+        " where a.audience_name = ? group by 1, 2",
         [audience],
     ).fetchone()
     total, consented = con.execute(
@@ -100,12 +103,32 @@ def export_audience(
         "columns": ["customer_id", "phone_sha256", "email_sha256"],
         "identifier_hashing": "SHA-256 of the normalised value with the project's salt",
     }
-    manifest_file = out_dir / f"{stem}.manifest.json"
-    partial_manifest = out_dir / f".{stem}.manifest.json.partial"
+    manifest_file = _manifest_path(data_file)
+    partial_manifest = out_dir / f".{manifest_file.name}.partial"
     partial_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     os.replace(partial, data_file)
     os.replace(partial_manifest, manifest_file)
     return ExportResult(data_file, manifest_file, consented, total - consented)
+
+
+def _manifest_path(data_file: Path) -> Path:
+    return data_file.with_name(f"{data_file.name}.manifest.json")
+
+
+def _existing_manifest(data_file: Path) -> Path | None:
+    """The manifest describing an export on disk: `<file>.manifest.json`, or for an export
+    written before the format had its own manifest, `<stem>.manifest.json` unless that
+    describes another file."""
+    manifest = _manifest_path(data_file)
+    if manifest.exists():
+        return manifest
+    legacy = data_file.with_name(f"{data_file.stem}.manifest.json")
+    if (
+        legacy.exists()
+        and json.loads(legacy.read_text()).get("file", data_file.name) == data_file.name
+    ):
+        return legacy
+    return None
 
 
 def _sha256(path: Path) -> str:
@@ -149,8 +172,8 @@ def purge_forgotten(out_dir: Path, customer_ids: set[str]) -> list[Path]:
             partial = data_file.with_name(f".{data_file.name}.partial")
             options = "format csv, header true" if fmt == "csv" else "format parquet"
             con.execute(f"copy ({kept} order by customer_id) to '{_sql_path(partial)}' ({options})")
-            manifest_file = data_file.with_name(f"{data_file.stem}.manifest.json")
-            if manifest_file.exists():
+            manifest_file = _existing_manifest(data_file)
+            if manifest_file is not None:
                 manifest = json.loads(manifest_file.read_text())
                 manifest.update(
                     rows=remaining,

@@ -1,7 +1,7 @@
 """Audience expressions: marketer-written boolean filters over `customer_profile`, made safe.
 
 An audience is a string such as
-`city_name_zh = '上海' and age_band = '90后' and monetary_30d > 500`. It comes from a YAML file or
+`city = '上海市' and age_band = '90后' and monetary_30d > 500`. It comes from a YAML file or
 the command line, so it is hostile input. It is never pasted into SQL: it is checked
 lexically, parsed with sqlglot, every node of the tree is checked against an allow-list and
 type-checked against the known columns, and the SQL that runs is generated from that tree.
@@ -17,11 +17,14 @@ What is accepted (everything else is rejected with a message that quotes the off
   simply an unknown column. The SQL carries the canonical name, always quoted;
 - plain single-quoted strings, numbers, `true`/`false`, date literals (`date '2025-01-01'`; a
   plain string compared with a date column is read as a date), unary minus;
-- `+ - * /` on numbers; the functions in `ALLOWED_FUNCTIONS`.
+- `+ - * /` on numbers (`a / b` runs as `a / nullif(b, 0)`: a zero divisor gives null, which
+  no comparison selects; DuckDB's 0 / 0 is NaN, which compares above every number, so
+  `monetary_30d / monetary_365d > 0.5` would select everyone without spend); the functions in
+  `ALLOWED_FUNCTIONS`.
 
 Type checks: both sides of a comparison must have the same kind (a text column against a
 number is an error, with a hint), and a tag compared with a value outside its allowed values
-is an error that lists the allowed values.
+is an error that lists the allowed values, with `=`, `!=`, `<`, `>`, `in` and `between` alike.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ ALLOWED_FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Upper: "upper",
 }
 _FUNCTION_LIST = ", ".join(sorted(ALLOWED_FUNCTIONS.values()))
+# round(x, n) beyond this many digits either way means nothing for money or counts, and an
+# absurd n overflows in the engine rather than in the check.
+MAX_ROUND_DECIMALS = 18
 
 # Parentheses or operators nested deeper than this are not a marketer's expression, and
 # sqlglot's recursive parser overflows Python's stack around 900 levels: refuse long before.
@@ -440,9 +446,8 @@ class _Checker:
             self.fail(node, f"{_quote(node)}: comparing with NULL is never true; use IS NULL")
         lk, rk = self.check(left), self.check(right)
         self._unify(node, [(left, lk), (right, rk)])
-        if isinstance(node, (exp.EQ, exp.NEQ)):
-            self._check_allowed_value(left, right)
-            self._check_allowed_value(right, left)
+        self._check_allowed_value(left, right)
+        self._check_allowed_value(right, left)
         return "boolean"
 
     def _in(self, node: exp.Expression) -> Kind:
@@ -465,6 +470,8 @@ class _Checker:
     def _between(self, node: exp.Expression) -> Kind:
         parts = [node.this, node.args["low"], node.args["high"]]
         self._unify(node, [(part, self.check(part)) for part in parts])
+        for bound in parts[1:]:
+            self._check_allowed_value(node.this, bound)
         return "boolean"
 
     def _like(self, node: exp.Expression) -> Kind:
@@ -566,6 +573,9 @@ class _Checker:
         op = _ARITHMETIC[type(node)]
         for side in (node.this, node.expression):
             self._expect(side, "number", f"'{op}' applies to numbers")
+        if isinstance(node, exp.Div):
+            divisor = node.expression
+            divisor.replace(exp.Nullif(this=divisor.copy(), expression=exp.Literal.number(0)))
         return "number"
 
     def _function(self, node: exp.Expression) -> Kind:
@@ -583,9 +593,16 @@ class _Checker:
             self._expect(node.this, "number", f"{name}() takes a number")
             decimals = node.args.get("decimals")
             if decimals is not None and not (
-                isinstance(decimals, exp.Literal) and not decimals.is_string and decimals.is_int
+                isinstance(decimals, exp.Literal)
+                and not decimals.is_string
+                and decimals.is_int
+                and abs(int(decimals.this)) <= MAX_ROUND_DECIMALS
             ):
-                self.fail(decimals, "round() takes a whole number of decimals, e.g. round(x, 2)")
+                self.fail(
+                    decimals,
+                    "round() takes a whole number of decimals from"
+                    f" -{MAX_ROUND_DECIMALS} to {MAX_ROUND_DECIMALS}, e.g. round(x, 2)",
+                )
             return "number"
         operands = [node.this, *node.expressions]  # coalesce
         return self._unify(node, [(o, self.check(o)) for o in operands])

@@ -113,11 +113,39 @@ def count_expression(
     """Ad-hoc use of the expression language: (customers selected, of them with consent)."""
     opened = as_warehouse(con)
     compiled = compile_expression(expr, profile_columns(opened, profile, catalog))
-    total, consented = opened.query_rows(
-        f"select count(*), count(*) filter (where has_marketing_consent)"
-        f" from {profile} where {compiled.sql}"
-    )[0]
+    try:
+        total, consented = opened.query_rows(
+            f"select count(*), count(*) filter (where has_marketing_consent)"
+            f" from {profile} where {compiled.sql}"
+        )[0]
+    except Exception as error:  # checked, yet the engine fails on it (an overflow)
+        raise AudienceExpressionError(
+            f"the warehouse cannot evaluate it: {_first_line(error)}"
+        ) from None
     return int(total), int(consented)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _failing_rule(
+    opened: Warehouse,
+    definitions: AudienceSet,
+    rules: list[AudienceDefinition],
+    compiled: Mapping[str, CompiledExpression],
+    profile: str,
+) -> None:
+    """After the statement of every rule audience failed in the engine: evaluate each alone
+    and raise naming the first that fails (the error must say which audience to fix)."""
+    for audience in rules:
+        try:
+            opened.query_rows(f"select count(*) from {profile} where {compiled[audience.name].sql}")
+        except Exception as error:
+            raise AudienceDefinitionError(
+                f"{definitions.source}: audience {audience.name!r}: the warehouse cannot"
+                f" evaluate its expression: {_first_line(error)}"
+            ) from error
 
 
 @dataclass(frozen=True)
@@ -142,18 +170,22 @@ def build_audiences(
     # Every rule audience in one statement (one pass per audience inside the engine); the
     # names are bound as parameters, in the order of the union.
     rules = [a for a in definitions.audiences if not a.is_lookalike]
-    opened.temp_table(
-        _HITS,
-        " union all ".join(
-            [_HITS_COLUMNS]
-            + [
-                f"select ?, customer_id, null, null from {profile}"
-                f" where {compiled[audience.name].sql}"
-                for audience in rules
-            ]
-        ),
-        params=[audience.name for audience in rules],
-    )
+    try:
+        opened.temp_table(
+            _HITS,
+            " union all ".join(
+                [_HITS_COLUMNS]
+                + [
+                    f"select ?, customer_id, null, null from {profile}"
+                    f" where {compiled[audience.name].sql}"
+                    for audience in rules
+                ]
+            ),
+            params=[audience.name for audience in rules],
+        )
+    except Exception:
+        _failing_rule(opened, definitions, rules, compiled, profile)
+        raise
     for audience in definitions.audiences:
         if audience.is_lookalike:
             _insert_lookalike(opened, audience, features, lookalike)
@@ -257,8 +289,15 @@ def _sizes(opened: Warehouse) -> AudienceBuild:
                    count(*) filter (where has_marketing_consent) as with_consent
             from {SCHEMA}.{MEMBERS_TABLE} group by 1
         )
-        select hits.audience_name, coalesce(members, 0), coalesce(with_consent, 0), hits
-        from hits left join members using (audience_name)
+        select
+            ranking.audience_name,
+            coalesce(members, 0),
+            coalesce(with_consent, 0),
+            coalesce(hits, 0)
+        from audience_ranking as ranking  -- every audience, those that matched no one too
+        left join hits using (audience_name)
+        left join members using (audience_name)
+        order by ranking.file_order
         """
     ):
         sizes[name], consented[name], removed[name] = members, with_consent, hits - members
