@@ -24,6 +24,20 @@ def source_files(raw_dir: Path, source: RawSource) -> list[Path]:
     return sorted(p for p in folder.glob("*") if p.suffix in RAW_SUFFIXES)
 
 
+def unread_files(raw_dir: Path, source: RawSource) -> list[str]:
+    """What else is in a source's folder, which no run reads: other suffixes (`.CSV`,
+    `.csv.gz`, `.json`) and subfolders (a `day=2025-12-31/` partition). Hidden files (`.`)
+    are an operating system's or a tool's own and are left out."""
+    folder = raw_dir / source.name
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and not (p.is_file() and p.suffix in RAW_SUFFIXES)
+    )
+
+
 @dataclass(frozen=True)
 class SourceFingerprint:
     source: str

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
+from orchestration.raw_files import unread_files
 from orchestration.settings import Settings
 from orchestration.warehouse import (
     DELETION_COLUMNS,
@@ -30,6 +31,7 @@ from orchestration.warehouse import (
     _file_columns,
     check_deletion_headers,
     check_source_files,
+    unreadable_source,
 )
 
 if TYPE_CHECKING:  # pyspark is the optional [spark] dependency
@@ -37,9 +39,17 @@ if TYPE_CHECKING:  # pyspark is the optional [spark] dependency
 
 FILES_SCHEMA = "raw_files"  # the external tables the raw views read; not a dbt source
 
-# How DuckDB's read_csv(header = true, all_varchar = true) reads an export: every column a
-# string, RFC 4180 quoting (a quote inside a field doubled), fields that span lines.
-CSV_OPTIONS = {"header": "true", "multiLine": "true", "escape": '"', "encoding": "UTF-8"}
+# How DuckDB's read_csv(header = true, all_varchar = true, delim = ',') reads an export:
+# every column a string, RFC 4180 quoting (a quote inside a field doubled), fields that span
+# lines, and a row with more or fewer fields than the header an error (Spark's default
+# PERMISSIVE mode would cut or pad it silently).
+CSV_OPTIONS = {
+    "header": "true",
+    "multiLine": "true",
+    "escape": '"',
+    "encoding": "UTF-8",
+    "mode": "FAILFAST",
+}
 
 
 def _sql_string(value: str) -> str:
@@ -123,13 +133,18 @@ def _register_source(spark: SparkSession, raw_dir: Path, source: RawSource) -> R
     tables = _file_tables(spark, source.name, raw_dir / source.name, files)
     relation = f"{RAW_SCHEMA}.{source.name}"
     spark.sql(f"create or replace view {relation} as {_view_sql(source.columns, tables)}")
-    rows = _count(spark, relation, f"{raw_dir / source.name}: the files of source {source.name!r}")
+    try:
+        rows = int(spark.sql(f"select count(*) from {relation}").collect()[0][0])
+    except Exception as exc:  # py4j / AnalysisException: a ragged CSV row, a column typed twice
+        raise RawDataError(unreadable_source(raw_dir, source, files, exc)) from exc
     if source.required and rows == 0:
         raise RawDataError(
             f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
             f" ({', '.join(p.name for p in files)})"
         )
-    return RegisteredSource(source.name, tuple(files), rows, missing, extra)
+    return RegisteredSource(
+        source.name, tuple(files), rows, missing, extra, tuple(unread_files(raw_dir, source))
+    )
 
 
 def register_deletion_requests_spark(spark: SparkSession, path: Path | None) -> int:

@@ -9,6 +9,7 @@ before dbt runs, is what lets a bad export fail fast with the file and column na
 from __future__ import annotations
 
 import codecs
+import csv
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
-from orchestration.raw_files import source_files
+from orchestration.raw_files import source_files, unread_files
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class RegisteredSource:
     rows: int
     missing_optional_columns: tuple[str, ...]
     extra_columns: tuple[str, ...]
+    unread_files: tuple[str, ...] = ()  # in the folder, not .parquet or .csv: not read
 
 
 def _sql_string(value: str) -> str:
@@ -149,13 +151,21 @@ def check_source_files(
     (files, columns seen, optional columns missing, extra columns), with a warning for each
     missing or extra column; raises when a required source has no files."""
     files = source_files(raw_dir, source)
+    unread = unread_files(raw_dir, source)
+    besides = f" (it holds {', '.join(unread)}, which are not read)" if unread else ""
     if not files:
         if source.required:
             raise RawDataError(
                 f"{raw_dir / source.name}: required source {source.name!r} has no"
-                " .parquet or .csv files"
+                f" .parquet or .csv files{besides}"
             )
-        log.warning("optional source %r is absent; its view is empty", source.name)
+        log.warning("optional source %r is absent (no .parquet or .csv files%s); its view is"
+                    " empty", source.name, besides)  # fmt: skip
+    elif unread:
+        log.warning(
+            "source %r: %s in %s are not read (only .parquet and .csv files directly in the"
+            " folder are)", source.name, ", ".join(unread), raw_dir / source.name,
+        )  # fmt: skip
     seen: set[str] = set()
     for path in files:
         seen.update(_check_file(source, path))
@@ -185,24 +195,63 @@ def register_raw_sources(
     registered = []
     for source in contract.sources:
         files, seen, missing, extra = check_source_files(raw_dir, source)
-        con.execute(
-            f"create or replace view {RAW_SCHEMA}.{source.name} as "
-            + _select_sql(source, raw_dir, files, seen)
-        )
         try:
+            con.execute(
+                f"create or replace view {RAW_SCHEMA}.{source.name} as "
+                + _select_sql(source, raw_dir, files, seen)
+            )
             rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
-        except duckdb.Error as exc:  # e.g. one column typed differently in two files
-            raise RawDataError(
-                f"{raw_dir / source.name}: the files of source {source.name!r} cannot be read"
-                f" together ({exc})"
-            ) from exc
+        except duckdb.Error as exc:  # a ragged CSV row, one column typed two ways in two files
+            raise RawDataError(unreadable_source(raw_dir, source, files, exc)) from exc
         if source.required and rows == 0:
             raise RawDataError(
                 f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
                 f" ({', '.join(p.name for p in files)})"
             )
-        registered.append(RegisteredSource(source.name, tuple(files), rows, missing, extra))
+        registered.append(
+            RegisteredSource(
+                source.name,
+                tuple(files),
+                rows,
+                missing,
+                extra,
+                tuple(unread_files(raw_dir, source)),
+            )
+        )
     return registered
+
+
+def unreadable_source(raw_dir: Path, source: RawSource, files: list[Path], exc: Exception) -> str:
+    """Why a source's files cannot be read, for either engine: the first CSV row whose
+    fields do not match its header when there is one (the engine's own message may name
+    neither the file nor the line), else the engine's message."""
+    for path in files:
+        if path.suffix == ".csv" and (problem := _malformed_csv_row(path)):
+            return f"{path}: {problem}"
+    return (
+        f"{raw_dir / source.name}: the files of source {source.name!r} cannot be read"
+        f" together ({exc})"
+    )
+
+
+def _malformed_csv_row(path: Path) -> str | None:
+    """The first row of a CSV (RFC 4180, as both engines read it) whose field count is not
+    its header's, or whose quoting is broken; None when every row fits."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None)
+            for row in reader:
+                if row and header and len(row) != len(header):
+                    text = ",".join(row)
+                    shown = text if len(text) <= 120 else text[:117] + "..."
+                    return (
+                        f"line {reader.line_num} has {len(row)} fields where the header has"
+                        f" {len(header)}: {shown}"
+                    )
+        except csv.Error as error:
+            return f"line {reader.line_num}: {error}"
+    return None
 
 
 def check_deletion_headers(files: list[Path]) -> None:
@@ -279,9 +328,12 @@ def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[s
         readers.append(f"select * from read_parquet({pattern}, union_by_name = true)")
     if any(p.suffix == ".csv" for p in files):
         pattern = _sql_string(str(folder / "*.csv"))
+        # The dialect is the contract's, RFC 4180 (as Spark reads it too): left to the
+        # sniffer, a file with one ragged row was read as a single column, every row of it
+        # reaching staging as a null key, and a stray quote was kept inside a value.
         readers.append(
             f"select * from read_csv({pattern}, header = true, all_varchar = true,"
-            " union_by_name = true)"
+            """ delim = ',', quote = '"', escape = '"', union_by_name = true)"""
         )
     return f"select {columns} from ({' union all by name '.join(readers)}) as files"
 

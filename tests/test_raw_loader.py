@@ -97,6 +97,56 @@ def test_extra_columns_are_ignored_with_a_warning(tmp_path, con, caplog):
     assert "internal_note" not in columns
 
 
+CSV_HEADER = "order_id,customer_ref,ordered_at,total_amount\n"
+CSV_ROWS = "".join(f"SO{i},M{i},2025-01-03 09:00:00,{i}.50\n" for i in range(10, 60))
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "problem"),
+    [
+        ("SO99,M99,2025-01-03 09:00:00,9.50,oops\n", "has 5 fields where the header has 4"),
+        ("SO99,M99\n", "has 2 fields where the header has 4"),
+    ],
+)
+@pytest.mark.parametrize("beside_parquet", [True, False])
+def test_a_csv_row_with_more_or_fewer_fields_stops_the_run_naming_file_and_line(
+    tmp_path, con, bad_row, problem, beside_parquet
+):
+    # Beside other files, DuckDB's sniffer once read such a file as one column: every row
+    # reached staging as a null key with its values gone; alone, it failed with a binder error.
+    if beside_parquet:
+        _write(tmp_path, "orders", _orders())
+    path = tmp_path / "orders" / "new.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = CSV_ROWS.splitlines(keepends=True)
+    path.write_text(CSV_HEADER + "".join(lines[:20]) + bad_row + "".join(lines[20:]))
+    with pytest.raises(RawDataError, match=rf"{path}: line 22 {problem}"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_a_csv_with_an_unclosed_quote_names_the_file(tmp_path, con):
+    _write(tmp_path, "orders", _orders())
+    path = tmp_path / "orders" / "new.csv"
+    path.write_text(CSV_HEADER + CSV_ROWS + '"SO98,M98,2025-01-03 09:00:00,1.50\n')
+    with pytest.raises(RawDataError, match=rf"{path}: line \d+"):
+        register_raw_sources(con, tmp_path)
+
+
+def test_files_no_run_reads_are_named_in_a_warning_and_the_metadata(tmp_path, con, caplog):
+    _write(tmp_path, "orders", _orders())
+    (tmp_path / "orders" / "late.CSV").write_text(CSV_HEADER + CSV_ROWS)
+    (tmp_path / "orders" / "day=2025-12-31").mkdir()
+    (tmp_path / "orders" / ".DS_Store").write_bytes(b"")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "events.json").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        registered = {r.name: r for r in register_raw_sources(con, tmp_path)}
+    assert registered["orders"].rows == 2
+    assert registered["orders"].unread_files == ("day=2025-12-31/", "late.CSV")
+    assert "day=2025-12-31/, late.CSV in" in caplog.text and "are not read" in caplog.text
+    assert "optional source 'events' is absent (no .parquet or .csv files (it holds" in caplog.text
+
+
 CSV_ORDERS = "order_id,customer_ref,ordered_at,total_amount,store_city\nSO3,M9,2025-01-03 09:00:00,12.50,上海\n"
 
 

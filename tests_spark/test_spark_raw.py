@@ -161,6 +161,21 @@ def test_a_missing_required_column_stops_spark_with_duckdbs_message(tmp_path, sp
         register_raw_sources_spark(spark, raw, deletion_list=None)
 
 
+def test_a_ragged_csv_row_stops_spark_with_duckdbs_message(tmp_path, spark):
+    # Spark's default PERMISSIVE mode would cut the extra field off silently.
+    raw = tmp_path / "raw"
+    (raw / "orders").mkdir(parents=True)
+    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    path = raw / "orders" / "late.csv"
+    path.write_text(
+        "order_id,customer_ref,ordered_at,total_amount\n"
+        "SO7,M7,2025-01-03 09:00:00,1.50\n"
+        "SO8,M8,2025-01-03 09:00:00,2.50,oops\n"
+    )
+    with pytest.raises(RawDataError, match=rf"{path}: line 3 has 5 fields where the header has 4"):
+        register_raw_sources_spark(spark, raw, deletion_list=None)
+
+
 def test_a_deletion_request_without_an_identifier_stops_spark_too(tmp_path, spark):
     raw = tmp_path / "raw"
     (raw / "orders").mkdir(parents=True)

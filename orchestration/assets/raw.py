@@ -105,5 +105,6 @@ def raw_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
                 "folder": dg.MetadataValue.path(str(settings.raw_dir / source.name)),
                 "missing_optional_columns": ", ".join(source.missing_optional_columns) or "none",
                 "ignored_extra_columns": ", ".join(source.extra_columns) or "none",
+                "unread_files": ", ".join(source.unread_files) or "none",
             },
         )
