@@ -31,7 +31,7 @@ from orchestration.warehouse import (
     _file_columns,
     check_deletion_headers,
     check_source_files,
-    unreadable_source,
+    first_malformed_csv,
 )
 
 if TYPE_CHECKING:  # pyspark is the optional [spark] dependency
@@ -102,11 +102,15 @@ def _view_sql(columns: tuple[str, ...], tables: list[tuple[str, set[str]]]) -> s
     )
 
 
-def _count(spark: SparkSession, relation: str, what: str) -> int:
+def _count(spark: SparkSession, relation: str, files: list[Path], what: str) -> int:
+    """Rows of a view over `files`; when they cannot be read, the error names the first
+    malformed CSV row, else Spark's message."""
     try:
         return int(spark.sql(f"select count(*) from {relation}").collect()[0][0])
-    except Exception as exc:  # py4j / AnalysisException: e.g. one column typed two ways
-        raise RawDataError(f"{what} cannot be read together ({exc})") from exc
+    except Exception as exc:  # py4j / AnalysisException: a ragged CSV row, a column typed twice
+        raise RawDataError(
+            first_malformed_csv(files) or f"{what} cannot be read together ({exc})"
+        ) from exc
 
 
 def register_raw_sources_spark(
@@ -133,10 +137,9 @@ def _register_source(spark: SparkSession, raw_dir: Path, source: RawSource) -> R
     tables = _file_tables(spark, source.name, raw_dir / source.name, files)
     relation = f"{RAW_SCHEMA}.{source.name}"
     spark.sql(f"create or replace view {relation} as {_view_sql(source.columns, tables)}")
-    try:
-        rows = int(spark.sql(f"select count(*) from {relation}").collect()[0][0])
-    except Exception as exc:  # py4j / AnalysisException: a ragged CSV row, a column typed twice
-        raise RawDataError(unreadable_source(raw_dir, source, files, exc)) from exc
+    rows = _count(
+        spark, relation, files, f"{raw_dir / source.name}: the files of source {source.name!r}"
+    )
     if source.required and rows == 0:
         raise RawDataError(
             f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
@@ -170,6 +173,7 @@ def register_deletion_requests_spark(spark: SparkSession, path: Path | None) -> 
     spark.sql(f"create or replace view {relation} as {_view_sql(DELETION_COLUMNS, tables)}")
     if not files:
         return 0
+    rows = _count(spark, relation, files, f"{path}: the deletion list")
     incomplete = spark.sql(
         f"select count(*) from {relation} where nullif(trim(customer_id), '') is null"
         " and (nullif(trim(id_type), '') is null or nullif(trim(id_value), '') is null)"
@@ -179,4 +183,4 @@ def register_deletion_requests_spark(spark: SparkSession, path: Path | None) -> 
             f"{path}: {incomplete} deletion request(s) name neither a customer_id nor an"
             " id_type with an id_value"
         )
-    return _count(spark, relation, f"{path}: the deletion list")
+    return rows

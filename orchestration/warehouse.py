@@ -65,6 +65,15 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# How DuckDB reads every CSV export (raw sources and the deletion list): the contract's
+# dialect, RFC 4180 with commas, every column text. Left to the sniffer, a file with one
+# ragged row was read as a single column (every row of it reaching staging as a null key)
+# and a stray quote was kept inside a value. Spark reads them alike (spark_raw.CSV_OPTIONS).
+CSV_READ_OPTIONS = (
+    "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"',"
+    " union_by_name = true"
+)
+
 # Encodings Chinese exports arrive in besides UTF-8 (Excel on a Chinese Windows saves GBK);
 # GB18030 is the superset of GBK and GB2312, so one attempt covers all three.
 LEGACY_ENCODINGS = ("gb18030",)
@@ -202,7 +211,7 @@ def register_raw_sources(
             )
             rows = con.execute(f"select count(*) from {RAW_SCHEMA}.{source.name}").fetchone()[0]
         except duckdb.Error as exc:  # a ragged CSV row, one column typed two ways in two files
-            raise RawDataError(unreadable_source(raw_dir, source, files, exc)) from exc
+            raise RawDataError(_unreadable_source(raw_dir, source, files, exc)) from exc
         if source.required and rows == 0:
             raise RawDataError(
                 f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
@@ -221,17 +230,22 @@ def register_raw_sources(
     return registered
 
 
-def unreadable_source(raw_dir: Path, source: RawSource, files: list[Path], exc: Exception) -> str:
+def _unreadable_source(raw_dir: Path, source: RawSource, files: list[Path], exc: Exception) -> str:
     """Why a source's files cannot be read, for either engine: the first CSV row whose
     fields do not match its header when there is one (the engine's own message may name
     neither the file nor the line), else the engine's message."""
-    for path in files:
-        if path.suffix == ".csv" and (problem := _malformed_csv_row(path)):
-            return f"{path}: {problem}"
-    return (
+    return first_malformed_csv(files) or (
         f"{raw_dir / source.name}: the files of source {source.name!r} cannot be read"
         f" together ({exc})"
     )
+
+
+def first_malformed_csv(files: Iterable[Path]) -> str | None:
+    """`<file>: <problem>` for the first CSV of `files` with a malformed row, or None."""
+    for path in files:
+        if path.suffix == ".csv" and (problem := _malformed_csv_row(path)):
+            return f"{path}: {problem}"
+    return None
 
 
 def _malformed_csv_row(path: Path) -> str | None:
@@ -298,10 +312,16 @@ def register_deletion_requests(con: duckdb.DuckDBPyConnection, path: Path | None
     select = ", ".join(
         f'"{c}"' if c in present else f'cast(null as varchar) as "{c}"' for c in DELETION_COLUMNS
     )
-    con.execute(
-        f"create or replace view {relation} as select {select} from read_csv([{names}],"
-        " header = true, all_varchar = true, union_by_name = true)"
-    )
+    try:
+        con.execute(
+            f"create or replace view {relation} as select {select}"
+            f" from read_csv([{names}], {CSV_READ_OPTIONS})"
+        )
+        rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    except duckdb.Error as exc:
+        raise RawDataError(
+            first_malformed_csv(files) or f"{path}: the deletion list cannot be read ({exc})"
+        ) from exc
     incomplete = con.execute(
         f"select count(*) from {relation} where nullif(trim(customer_id), '') is null"
         " and (nullif(trim(id_type), '') is null or nullif(trim(id_value), '') is null)"
@@ -311,7 +331,7 @@ def register_deletion_requests(con: duckdb.DuckDBPyConnection, path: Path | None
             f"{path}: {incomplete} deletion request(s) name neither a customer_id nor an"
             " id_type with an id_value"
         )
-    return int(con.execute(f"select count(*) from {relation}").fetchone()[0])
+    return int(rows)
 
 
 def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[str]) -> str:
@@ -328,13 +348,7 @@ def _select_sql(source: RawSource, raw_dir: Path, files: list[Path], seen: set[s
         readers.append(f"select * from read_parquet({pattern}, union_by_name = true)")
     if any(p.suffix == ".csv" for p in files):
         pattern = _sql_string(str(folder / "*.csv"))
-        # The dialect is the contract's, RFC 4180 (as Spark reads it too): left to the
-        # sniffer, a file with one ragged row was read as a single column, every row of it
-        # reaching staging as a null key, and a stray quote was kept inside a value.
-        readers.append(
-            f"select * from read_csv({pattern}, header = true, all_varchar = true,"
-            """ delim = ',', quote = '"', escape = '"', union_by_name = true)"""
-        )
+        readers.append(f"select * from read_csv({pattern}, {CSV_READ_OPTIONS})")
     return f"select {columns} from ({' union all by name '.join(readers)}) as files"
 
 

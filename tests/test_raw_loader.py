@@ -196,3 +196,14 @@ def test_a_deletion_list_with_an_unknown_column_is_rejected(tmp_path, con):
     listed.write_text("customer,reason\ncu_1,asked\n")
     with pytest.raises(RawDataError, match=rf"{listed}: deletion list column 'customer'"):
         register_raw_sources(con, tmp_path, deletion_list=listed)
+
+
+def test_a_deletion_list_with_a_ragged_row_names_the_file_and_line(tmp_path, con):
+    # A request read as one garbled column would forget no one.
+    _write(tmp_path, "orders", _orders())
+    listed = tmp_path / "forget.csv"
+    listed.write_text("customer_id,id_type,id_value\ncu_1,,\ncu_2,,,extra\n")
+    with pytest.raises(
+        RawDataError, match=rf"{listed}: line 3 has 4 fields where the header has 3"
+    ):
+        register_raw_sources(con, tmp_path, deletion_list=listed)

@@ -176,6 +176,16 @@ def test_a_ragged_csv_row_stops_spark_with_duckdbs_message(tmp_path, spark):
         register_raw_sources_spark(spark, raw, deletion_list=None)
 
 
+def test_a_ragged_deletion_list_row_stops_spark_with_duckdbs_message(tmp_path, spark):
+    raw = tmp_path / "raw"
+    (raw / "orders").mkdir(parents=True)
+    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    deletions = tmp_path / "forget.csv"
+    deletions.write_text("customer_id,id_type,id_value\ncu_1,,\ncu_2,,,extra\n")
+    with pytest.raises(RawDataError, match=rf"{deletions}: line 3 has 4 fields"):
+        register_raw_sources_spark(spark, raw, deletion_list=deletions)
+
+
 def test_a_deletion_request_without_an_identifier_stops_spark_too(tmp_path, spark):
     raw = tmp_path / "raw"
     (raw / "orders").mkdir(parents=True)
