@@ -141,15 +141,21 @@ def test_registering_again_rebuilds_the_views_and_never_deletes_a_raw_file(tmp_p
 
 
 def test_spark_raw_types_match_duckdbs(tmp_path, spark):
-    raw = tmp_path / "raw"
-    (raw / "orders").mkdir(parents=True)
-    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    raw = _orders_only(tmp_path)
     register_raw_sources_spark(spark, raw, deletion_list=None)
     types = {f.name: f.dataType.simpleString() for f in spark.table("raw.orders").schema.fields}
     assert types["total_amount"] == "double"
     assert types["coupon_used"] == "boolean"
     assert types["ordered_at"] == "string"
     assert types["channel"] == "string"  # absent optional column: a null string, as on DuckDB
+
+
+def _orders_only(root: Path) -> Path:
+    """A raw folder holding one valid orders file, and nothing else."""
+    raw = root / "raw"
+    (raw / "orders").mkdir(parents=True)
+    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    return raw
 
 
 def test_a_missing_required_column_stops_spark_with_duckdbs_message(tmp_path, spark):
@@ -163,9 +169,7 @@ def test_a_missing_required_column_stops_spark_with_duckdbs_message(tmp_path, sp
 
 def test_a_ragged_csv_row_stops_spark_with_duckdbs_message(tmp_path, spark):
     # Spark's default PERMISSIVE mode would cut the extra field off silently.
-    raw = tmp_path / "raw"
-    (raw / "orders").mkdir(parents=True)
-    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    raw = _orders_only(tmp_path)
     path = raw / "orders" / "late.csv"
     path.write_text(
         "order_id,customer_ref,ordered_at,total_amount\n"
@@ -177,9 +181,7 @@ def test_a_ragged_csv_row_stops_spark_with_duckdbs_message(tmp_path, spark):
 
 
 def test_a_ragged_deletion_list_row_stops_spark_with_duckdbs_message(tmp_path, spark):
-    raw = tmp_path / "raw"
-    (raw / "orders").mkdir(parents=True)
-    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    raw = _orders_only(tmp_path)
     deletions = tmp_path / "forget.csv"
     deletions.write_text("customer_id,id_type,id_value\ncu_1,,\ncu_2,,,extra\n")
     with pytest.raises(RawDataError, match=rf"{deletions}: line 3 has 4 fields"):
@@ -187,9 +189,7 @@ def test_a_ragged_deletion_list_row_stops_spark_with_duckdbs_message(tmp_path, s
 
 
 def test_a_deletion_request_without_an_identifier_stops_spark_too(tmp_path, spark):
-    raw = tmp_path / "raw"
-    (raw / "orders").mkdir(parents=True)
-    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    raw = _orders_only(tmp_path)
     deletions = tmp_path / "forget.csv"
     _write_csv(deletions, [{"id_type": "phone", "id_value": "", "requested_at": "2025-01-01"}])
     with pytest.raises(RawDataError, match="1 deletion request"):
@@ -197,9 +197,7 @@ def test_a_deletion_request_without_an_identifier_stops_spark_too(tmp_path, spar
 
 
 def test_the_deletion_list_view_has_every_column_on_spark(tmp_path, spark):
-    raw = tmp_path / "raw"
-    (raw / "orders").mkdir(parents=True)
-    pq.write_table(_orders(), raw / "orders" / "part-0.parquet")
+    raw = _orders_only(tmp_path)
     deletions = tmp_path / "forget.csv"
     _write_csv(deletions, [{"customer_id": "C1"}])
     register_raw_sources_spark(spark, raw, deletion_list=deletions)
