@@ -2,7 +2,9 @@
     Every tag declared in the project: one dict per column with `meta.tag` in the models
     listed in var('tag_models'), in declaration order, with keys code, model, name_zh,
     name_en, category, owner, refresh, definition, source ('rule' unless meta says otherwise)
-    and values (a dict of allowed value -> English name, or none for an open value set).
+    and values (a dict of allowed value -> English name, or none for an open value set), and
+    value_names_from (for an open set: a model with each value's English name, as a dict of
+    model, value and name_en columns; none when there is no such model).
     Empty while dbt parses (the graph is filled at execution).
     Arguments: none.
 #}
@@ -29,6 +31,7 @@
                 'definition': tag['definition'],
                 'source': tag.get('source', 'rule'),
                 'values': tag.get('values'),
+                'value_names_from': tag.get('value_names_from'),
             }) -%}
         {%- endfor -%}
     {%- endfor -%}

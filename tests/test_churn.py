@@ -15,8 +15,10 @@ from orchestration.ml import churn as churn_module
 from orchestration.ml.churn import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
+    REASONS_BY_CODE,
     ChurnConfig,
     _fit_calibrator,  # the calibrator alone, on four rows
+    _sentences,  # the wording alone
     expected_calibration_error,
     fit_churn,
     headline_metrics,
@@ -279,6 +281,21 @@ def test_reasons_name_the_planted_driver_where_it_is_extreme(model, history):
     assert scores.loc[1, "reason_1"] == "long_since_last_purchase"
     assert scores.loc[1, "reason_1_en"] == "400 days since last purchase"
     assert scores.loc[2, ["reason_1", "reason_2", "reason_3"]].isna().all()
+
+
+def test_a_reason_about_one_thing_reads_in_the_singular():
+    few_visits, no_visit = REASONS_BY_CODE["few_visits"], REASONS_BY_CODE["no_recent_visit"]
+    zh, en = _sentences(few_visits, np.array([1.0, 2.0, 0.0]))
+    assert list(en) == [
+        "Only 1 visit in the last 90 days",
+        "Only 2 visits in the last 90 days",
+        "No visits in the last 90 days",
+    ]
+    assert list(zh) == ["近 90 天仅访问 1 次", "近 90 天仅访问 2 次", "近 90 天没有访问"]
+    assert list(_sentences(no_visit, np.array([1.0, 30.0]))[1]) == [
+        "No visit in 1 day",
+        "No visit in 30 days",
+    ]
 
 
 def test_reasons_across_a_population_follow_each_customers_extreme_feature(model, validation):

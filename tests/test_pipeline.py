@@ -57,6 +57,27 @@ def test_every_raw_row_is_staged_or_quarantined_and_every_planted_bad_row_is_cau
     con.close()
 
 
+def test_every_tag_value_has_an_english_name_except_open_names(built):
+    # The segments' English names come from customer_segments; the values for none (未知,
+    # 未购买) of open tags from a var. Cities, brands and categories are names already.
+    con = duckdb.connect(str(built[0] / "warehouse.duckdb"), read_only=True)
+    try:
+        untranslated = con.execute(
+            "select distinct tag_code, tag_value from marts.customer_tags"
+            " where tag_value_en = tag_value and (tag_code = 'segment'"
+            " or tag_value in ('未知', '未购买'))"
+        ).fetchall()
+        segments = con.execute(
+            "select count(*) from marts.customer_tags as tags"
+            " inner join marts.customer_segments as segments using (customer_id)"
+            " where tags.tag_code = 'segment' and tags.tag_value_en <> segments.segment_name_en"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert untranslated == []
+    assert segments == 0
+
+
 def test_the_run_prints_a_summary_and_records_the_run_for_the_ui(built):
     root, stdout = built
     assert "pipeline finished" in stdout

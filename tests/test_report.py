@@ -44,7 +44,7 @@ CHURN = """
     ) as t(customer_id, churn_probability, risk_tier)
 """
 VALUE = """
-    select * from (values
+    select *, 365 as horizon_days from (values
         ('c1', 1200.0, 1300.0), ('c2', 800.0, 850.0), ('c3', 300.0, 320.0), ('c4', 0.0, 0.0),
         ('c5', 10.0, 11.0), ('c6', 5.0, 5.0), ('c7', 150.0, 160.0), ('c8', 90.0, 95.0),
         ('c9', 400.0, 420.0)
@@ -217,3 +217,11 @@ def test_the_report_asset_links_the_file_and_shows_the_headline_numbers(publishe
     assert metadata["high_churn_risk_share"] == pytest.approx(3 / 9, abs=1e-4)
     assert metadata["median_clv"] == 150.0
     assert metadata["mean_tag_coverage"] == pytest.approx(0.6)
+
+
+def test_the_headline_says_what_its_shares_and_sums_are_of(tmp_path):
+    # 3 of 9 scored buyers are at high risk; the ten customers include one not scored.
+    report = build_report(_published(tmp_path) / DATABASE_NAME, tmp_path / "report")
+    page = report.path.read_text(encoding="utf-8")
+    assert "High churn risk, of scored buyers" in page
+    assert "Expected revenue, next 365 days, undiscounted" in page

@@ -196,9 +196,9 @@ class Reason:
 
 REASONS: tuple[Reason, ...] = (
     Reason("long_since_last_purchase", "recency_days", "high", "int",
-           "距上次购买已 {v} 天", "{v} days since last purchase"),
+           "距上次购买已 {v} 天", "{v} day{s} since last purchase"),
     Reason("few_orders_last_year", "order_count_365d", "low", "int",
-           "近一年仅下单 {v} 次", "Only {v} orders in the last year",
+           "近一年仅下单 {v} 次", "Only {v} order{s} in the last year",
            "近一年没有下单", "No orders in the last year"),
     Reason("buying_less_often", "order_trend_90d", "low", "none",
            "近 90 天购买次数比前 90 天减少", "Buying less often than the previous quarter",
@@ -207,26 +207,26 @@ REASONS: tuple[Reason, ...] = (
            "近 90 天消费金额比前 90 天下降", "Spending less than the previous quarter",
            holds=_fewer_than_prior("monetary_90d", "monetary_prior_90d")),
     Reason("long_gaps_between_orders", "avg_days_between_orders", "high", "int",
-           "平均每 {v} 天才购买一次", "Buys only once every {v} days on average"),
+           "平均每 {v} 天才购买一次", "Buys only once every {v} day{s} on average"),
     Reason("new_customer", "tenure_days", "low", "int",
-           "成为客户仅 {v} 天", "A customer for only {v} days"),
+           "成为客户仅 {v} 天", "A customer for only {v} day{s}"),
     Reason("coupon_dependent", "coupon_order_share", "high", "pct",
            "{v} 的订单使用了优惠券", "{v} of orders used a coupon"),
     Reason("complaints", "complaints_365d", "high", "int",
-           "近一年投诉 {v} 次", "{v} complaints in the last year"),
+           "近一年投诉 {v} 次", "{v} complaint{s} in the last year"),
     Reason("service_tickets", "tickets_365d", "high", "int",
-           "近一年提交服务工单 {v} 个", "{v} service tickets in the last year"),
+           "近一年提交服务工单 {v} 个", "{v} service ticket{s} in the last year"),
     Reason("low_satisfaction", "avg_satisfaction", "low", "decimal",
            "服务满意度偏低（平均 {v} 分）", "Low service satisfaction (average {v})"),
     Reason("low_nps", "latest_nps_score", "low", "int",
            "最近一次 NPS 评分仅 {v} 分", "Latest NPS score only {v}"),
     Reason("no_recent_visit", "days_since_last_event", "high", "int",
-           "已 {v} 天没有访问", "No visit in {v} days"),
+           "已 {v} 天没有访问", "No visit in {v} day{s}"),
     Reason("few_visits", "sessions_90d", "low", "int",
-           "近 90 天仅访问 {v} 次", "Only {v} visits in the last 90 days",
+           "近 90 天仅访问 {v} 次", "Only {v} visit{s} in the last 90 days",
            "近 90 天没有访问", "No visits in the last 90 days"),
     Reason("little_campaign_contact", "campaign_touches_365d", "low", "int",
-           "近一年仅收到 {v} 次营销触达", "Only {v} campaign contacts in the last year",
+           "近一年仅收到 {v} 次营销触达", "Only {v} campaign contact{s} in the last year",
            "近一年未收到任何营销触达", "No campaign contact in the last year"),
     Reason("ignores_campaigns", "campaign_open_rate", "low", "pct",
            "营销消息打开率仅 {v}", "Opens only {v} of campaign messages"),
@@ -1115,7 +1115,9 @@ def _sentences(reason: Reason, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
     out = []
     for template, zero in ((reason.zh, reason.zh_zero), (reason.en, reason.en_zero)):
         head, _, tail = template.partition("{v}")
-        text = (head + written + tail).to_numpy(dtype=object)
+        # "{s}" makes an English noun plural, except after a written 1 ("1 visit").
+        text = (head + written + tail.replace("{s}", "s")).to_numpy(dtype=object)
+        text[(written == "1").to_numpy()] = head + "1" + tail.replace("{s}", "")
         if zero is not None:
             text[values == 0] = zero
         out.append(text)

@@ -133,6 +133,7 @@ def _headline(db: _Published) -> dict[str, int | float | None]:
         "high_churn_risk_share": round(high / scored, 4) if scored else None,
         "median_clv": _round(db.one("select median(clv) from customer_value")),
         "expected_revenue": _round(db.one("select sum(expected_revenue) from customer_value")),
+        "value_horizon_days": db.one("select max(horizon_days) from customer_value"),
         "mean_tag_coverage": _round(db.one("select avg(coverage) from tag_catalog"), 4),
         "audiences": int(db.one("select count(distinct audience_name) from audience_members"))
         if db.has("audience_members")
@@ -487,9 +488,16 @@ def _page(version, as_of_date, published_at, headline, sections) -> str:
     kpis = [
         ("客户 Customers", charts.fmt_number(headline["customers"])),
         ("分群 Segments", charts.fmt_number(headline["segments"])),
-        ("高流失风险 High churn risk", charts.fmt_share(headline["high_churn_risk_share"])),
+        (
+            "已购客户中高流失风险 High churn risk, of scored buyers",
+            charts.fmt_share(headline["high_churn_risk_share"]),
+        ),
         ("CLV 中位数 Median CLV", charts.fmt_number(headline["median_clv"])),
-        ("预期收入 Expected revenue", charts.fmt_number(headline["expected_revenue"])),
+        (
+            f"未来 {headline['value_horizon_days'] or '?'} 天预期收入（未折现）"
+            f" Expected revenue, next {headline['value_horizon_days'] or '?'} days, undiscounted",
+            charts.fmt_number(headline["expected_revenue"]),
+        ),
         ("平均标签覆盖 Mean tag coverage", charts.fmt_share(headline["mean_tag_coverage"])),
         ("受众 Audiences", charts.fmt_number(headline["audiences"])),
     ]

@@ -58,9 +58,12 @@ final as (
             else '低'
         end as predicted_value,
 
+        {#- BG/NBD lets a customer drop out only after a repeat purchase, so it calls every
+            one-time buyer alive (P = 1), a buyer of two years ago too: no band for them #}
         case
             when features.order_count = 0 then '未购买'
             when value.p_alive is null then '未知'
+            when features.purchase_days = 1 then '仅购一次'
             when value.p_alive >= {{ var('tag_p_alive_bands')['likely'] }} then '大概率活跃'
             when value.p_alive >= {{ var('tag_p_alive_bands')['uncertain'] }} then '不确定'
             else '大概率流失'

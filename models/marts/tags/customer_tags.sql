@@ -8,6 +8,7 @@
     table cheap to write, publish and diff into customer_tag_history (see macro unpivot).
 #}
 {%- set tags = tag_definitions() -%}
+-- depends_on: {{ ref('customer_segments') }} (the segments' English names, meta value_names_from)
 
 with features as (
 
@@ -30,15 +31,23 @@ tag_meta as (
 
 ),
 
+{#- English value names: a closed tag's from its meta; an open tag's (cities, brands) are
+    names already, except the values for none (var open_tag_value_names_en) and those of a
+    model that names them in both languages (meta value_names_from: the segments). #}
+{%- set names = [] %}
+{%- for tag in tags %}
+    {%- set value_names = tag['values'] or var('open_tag_value_names_en') %}
+    {%- for value, name_en in value_names.items() %}
+        {%- do names.append("select '" ~ tag.code ~ "' as tag_code, '" ~ value ~ "' as tag_value, '" ~ dbt.escape_single_quotes(name_en) ~ "' as tag_value_en") %}
+    {%- endfor %}
+    {%- if tag['value_names_from'] and not tag['values'] %}
+        {%- set source = tag['value_names_from'] %}
+        {%- do names.append("select distinct '" ~ tag.code ~ "', " ~ source['value'] ~ ", " ~ source['name_en'] ~ " from " ~ ref(source['model']) ~ " where " ~ source['value'] ~ " is not null") %}
+    {%- endif %}
+{%- endfor %}
 value_names as (
 
-    {%- for tag in tags if tag['values'] %}
-    {%- set tag_loop = loop %}
-    {%- for value, name_en in tag['values'].items() %}
-    select '{{ tag.code }}' as tag_code, '{{ value }}' as tag_value, '{{ dbt.escape_single_quotes(name_en) }}' as tag_value_en
-    {{- ' union all' if not (tag_loop.last and loop.last) }}
-    {%- endfor %}
-    {%- endfor %}
+    {{ names | join('\n    union all\n    ') }}
 
 ),
 
