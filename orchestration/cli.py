@@ -6,14 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from orchestration.sampledata.simulate import GeneratorConfig
-from orchestration.settings import Settings
+from orchestration.settings import DEFAULT_RAW_DIR, PROJECT_DIR, Settings
 
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_SEED = 42
@@ -58,24 +62,31 @@ class _CannotWrite(OSError):
     """An output folder that cannot be written (the message names it)."""
 
 
-def _open_read_only(warehouse: Path, settings: Settings):  # -> duckdb.DuckDBPyConnection
-    """The warehouse file, read-only; WarehouseBusyError while a run holds it for writing."""
+@contextmanager
+def _reading(warehouse: Path, settings: Settings) -> Iterator[Any]:
+    """The warehouse file, read-only, never while a run writes it (WarehouseBusyError): a
+    reader between two of a run's steps would make the next one fail (writer_lock.py)."""
     import duckdb
 
-    from orchestration.writer_lock import WarehouseBusyError
+    from orchestration.writer_lock import WarehouseBusyError, reading_warehouse
 
     if not warehouse.exists():
         raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
-    try:
-        return duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.IOException as error:
-        if "lock" not in str(error).lower():
-            raise
-        published = settings.published_dir / "customer_profiles.duckdb"
-        raise WarehouseBusyError(
-            f"{warehouse} is being written by a pipeline run; try again when it finishes"
-            f" (the published copy, {published}, can be read meanwhile)"
-        ) from None
+    with reading_warehouse(warehouse):
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.IOException as error:  # a writer that did not take the writer lock
+            if "lock" not in str(error).lower():
+                raise
+            published = settings.published_dir / "customer_profiles.duckdb"
+            raise WarehouseBusyError(
+                f"{warehouse} is being written by another process; try again when it finishes"
+                f" (the published copy, {published}, can be read meanwhile)"
+            ) from None
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def _audience_count(args: argparse.Namespace) -> int:
@@ -85,16 +96,13 @@ def _audience_count(args: argparse.Namespace) -> int:
     from orchestration.warehouse import table_exists
 
     settings = Settings.from_env()
-    con = _open_read_only(args.warehouse or settings.warehouse_path, settings)
-    try:
+    with _reading(args.warehouse or settings.warehouse_path, settings) as con:
         profile, catalog = PROFILE, CATALOG
         if not table_exists(con, *PROFILE.split(".")) and table_exists(
             con, "main", "customer_profile"
         ):
             profile, catalog = "main.customer_profile", "main.tag_catalog"
         total, consented = count_expression(con, args.expression, profile, catalog)
-    finally:
-        con.close()
     print(f"{total:,} customers ({consented:,} with marketing consent)")
     return 0
 
@@ -104,14 +112,12 @@ def _export(args: argparse.Namespace) -> int:
     from orchestration.audiences.export import export_audience
 
     settings = Settings.from_env()
-    con = _open_read_only(args.warehouse or settings.warehouse_path, settings)
     out = args.out or settings.export_dir
-    try:
-        result = export_audience(con, args.audience, args.format, out)
-    except OSError as error:  # a file where the folder should be, no permission, a full disk
-        raise _CannotWrite(f"cannot write the export to {out}: {error}") from None
-    finally:
-        con.close()
+    with _reading(args.warehouse or settings.warehouse_path, settings) as con:
+        try:
+            result = export_audience(con, args.audience, args.format, out)
+        except OSError as error:  # a file where the folder should be, no permission, a full disk
+            raise _CannotWrite(f"cannot write the export to {out}: {error}") from None
     print(
         f"wrote {result.rows:,} customers to {result.data_file}"
         f" ({result.excluded_for_consent:,} left out: no marketing consent)"
@@ -126,7 +132,14 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     settings.export()
+    _check_writable(settings.published_dir, "CP_PUBLISHED_DIR")  # before the build, not after
     if not any((settings.raw_dir / "orders").glob("*")):
+        if settings.raw_dir.resolve() != (PROJECT_DIR / DEFAULT_RAW_DIR).resolve():
+            # A mistyped CP_RAW_DIR must not build and publish 20,000 invented customers.
+            raise FileNotFoundError(
+                f"CP_RAW_DIR={settings.raw_dir}: no files in {settings.raw_dir / 'orders'};"
+                f" sample data is generated only into the default {DEFAULT_RAW_DIR}"
+            )
         print(f"no raw data in {settings.raw_dir}: generating {args.customers:,} sample customers")
         generate(GeneratorConfig(customers=args.customers, seed=DEFAULT_SEED), settings.raw_dir)
 
@@ -143,6 +156,22 @@ def _run(args: argparse.Namespace) -> int:
     except WarehouseBusyError as busy:
         print(f"error: {busy}", file=sys.stderr)
         return EXIT_BUSY
+
+
+def _check_writable(folder: Path, variable: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _CannotWrite(f"{variable}={folder}: cannot create the folder ({error})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _CannotWrite(f"{variable}={folder}: the folder is not writable")
+
+
+def _non_negative_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds, 0 or more")
+    return seconds
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -209,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="sample size when no raw data exists")  # fmt: skip
     run.add_argument("--as-of-date", type=date.fromisoformat, default=None,
                      help="compute as of this day (YYYY-MM-DD); default: the latest order date")  # fmt: skip
-    run.add_argument("--wait-seconds", type=float, default=None,
+    run.add_argument("--wait-seconds", type=_non_negative_seconds, default=None,
                      help="how long to wait while another run writes the warehouse"
                      " (default: $CP_WRITER_WAIT_SECONDS or 7200; 0 = give up at once)")  # fmt: skip
     run.set_defaults(func=_run)

@@ -386,11 +386,14 @@ def evaluate(warehouse_path: Path, truth_dir: Path) -> dict[str, Metrics]:
         raise FileNotFoundError(f"{truth_dir}: no manifest.json; is this a generator truth folder?")
     if not warehouse_path.exists():
         raise FileNotFoundError(f"{warehouse_path}: warehouse not found; run the pipeline first")
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    try:
-        return {name: group(con, truth_dir) for name, group in METRIC_GROUPS.items()}
-    finally:
-        con.close()
+    from orchestration.writer_lock import reading_warehouse
+
+    with reading_warehouse(warehouse_path):  # never between a run's steps (writer_lock.py)
+        con = duckdb.connect(str(warehouse_path), read_only=True)
+        try:
+            return {name: group(con, truth_dir) for name, group in METRIC_GROUPS.items()}
+        finally:
+            con.close()
 
 
 def format_table(results: dict[str, Metrics]) -> str:

@@ -18,12 +18,48 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # the same default (a test keeps the two equal).
 DEMO_PII_SALT = "customer-profiles-DEMO-salt-not-secret"
 TARGETS = ("duckdb", "spark")  # the outputs of profiles.yml
+DEFAULT_RAW_DIR = "data/raw"  # `make run` fills it with sample data when it is empty
 
 
 def _path_from_env(variable: str, default: str) -> Path:
     value = os.environ.get(variable, default)
     path = Path(value)
     return path if path.is_absolute() else (PROJECT_DIR / path)
+
+
+def _threads() -> int:
+    text = os.environ.get("CP_THREADS", "2")
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"CP_THREADS={text!r}: expected a whole number of threads, 1 or more")
+    return threads
+
+
+def _memory_limit() -> str:
+    """CP_MEMORY_LIMIT as DuckDB reads it (7GB, 500MB, ...), checked by DuckDB itself."""
+    import duckdb
+
+    text = os.environ.get("CP_MEMORY_LIMIT", "7GB")
+    try:
+        duckdb.connect(config={"memory_limit": text}).close()
+    except duckdb.Error as error:
+        raise ValueError(
+            f"CP_MEMORY_LIMIT={text!r}: expected a size such as 7GB ({error})"
+        ) from None
+    return text
+
+
+def _warehouse_file() -> Path:
+    path = _path_from_env("CP_WAREHOUSE", "warehouse/customer_profiles.duckdb")
+    if path.is_dir():
+        raise ValueError(
+            f"CP_WAREHOUSE={path}: is a folder; give the warehouse file's path"
+            " (e.g. <folder>/customer_profiles.duckdb)"
+        )
+    return path
 
 
 def _default_published_dir() -> str:
@@ -67,11 +103,11 @@ class Settings:
         if target not in TARGETS:
             raise ValueError(f"CP_DBT_TARGET={target!r}: expected one of {', '.join(TARGETS)}")
         return cls(
-            raw_dir=_path_from_env("CP_RAW_DIR", "data/raw"),
-            warehouse_path=_path_from_env("CP_WAREHOUSE", "warehouse/customer_profiles.duckdb"),
+            raw_dir=_path_from_env("CP_RAW_DIR", DEFAULT_RAW_DIR),
+            warehouse_path=_warehouse_file(),
             dagster_home=_path_from_env("DAGSTER_HOME", ".dagster"),
-            threads=int(os.environ.get("CP_THREADS", "2")),
-            memory_limit=os.environ.get("CP_MEMORY_LIMIT", "7GB"),
+            threads=_threads(),
+            memory_limit=_memory_limit(),
             pii_salt=os.environ.get("CP_PII_SALT", DEMO_PII_SALT),
             dbt_project_dir=_path_from_env("CP_DBT_PROJECT_DIR", "."),
             audiences_file=_path_from_env("CP_AUDIENCES_FILE", "audiences.yml"),

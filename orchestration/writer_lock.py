@@ -123,6 +123,12 @@ def _read_holder(path: Path) -> LockHolder | None:
         return None
 
 
+def _who_holds(path: Path) -> str:
+    """The writer named in the lock file; a reader (reading_warehouse) leaves no note."""
+    holder = _read_holder(path)
+    return holder.describe() if holder else "another process (or read by a command)"
+
+
 def _try_lock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,6 +154,38 @@ def current_holder(warehouse_path: Path) -> LockHolder | None:
     finally:
         os.close(fd)
     return _read_holder(path) or LockHolder(0, "?", "unknown holder", "?")
+
+
+@contextmanager
+def reading_warehouse(warehouse_path: Path) -> Iterator[None]:
+    """Hold the writer lock shared while a command outside a run reads the working warehouse.
+
+    A run holds DuckDB's own file lock only while a step writes: a reader that opened the
+    file between two steps made the next step fail on the reader's lock. So a reader takes
+    the writer lock shared: while a run holds it, reading is refused (WarehouseBusyError),
+    and a run that starts meanwhile waits for the reader as it would for another writer. A
+    file with no lock file beside it (a published copy, a copy made by hand) has never been
+    written by a run and is read without one; so is the warehouse a run of this very
+    process holds."""
+    path = lock_path(warehouse_path)
+    with _held_guard:
+        ours = path in _held
+    if ours or not path.exists():
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WarehouseBusyError(
+                f"warehouse {warehouse_path} is being written by {_who_holds(path)}; try again"
+                " when it has"
+                " finished (the published copy can be read meanwhile)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the shared lock
 
 
 @contextmanager
@@ -209,16 +247,14 @@ def _acquire(
     while True:
         waited = time.monotonic() - started
         if reported_at is None or waited - reported_at >= config.report_every_seconds:
-            holder = _read_holder(path)
-            who = holder.describe() if holder else "another process"
+            who = _who_holds(path)
             say(
                 f"warehouse {warehouse_path} is being written by {who}; waiting for it"
                 f" ({waited:.0f}s of at most {config.wait_seconds:.0f}s, {WAIT_SECONDS_ENV})"
             )
             reported_at = waited
         if waited >= config.wait_seconds:
-            holder = _read_holder(path)
-            who = holder.describe() if holder else "another process"
+            who = _who_holds(path)
             raise WarehouseBusyError(
                 f"warehouse {warehouse_path} is still being written by {who} after"
                 f" {waited:.0f}s of waiting; try again when it has finished"

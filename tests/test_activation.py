@@ -208,22 +208,40 @@ def test_audience_count_reads_the_published_copy_as_it_reads_the_warehouse(
     assert copy.stdout == working.stdout
 
 
-def test_a_warehouse_held_by_a_writer_gives_a_busy_error_not_a_traceback(warehouse, tmp_path):
+# Two kinds of writer: a run, which holds the writer lock for its whole length (DuckDB's own
+# lock is free between its steps, and a reader opening the file then made the next step
+# fail), and a process that opened the file for writing without it.
+WRITERS = {
+    "a run": (
+        "import pathlib, sys, time\n"
+        "from orchestration.writer_lock import LockHolder, hold_warehouse\n"
+        "with hold_warehouse(pathlib.Path(sys.argv[1]), LockHolder.this_process('a run',"
+        " run_id='run-between-steps')):\n"
+        "    print('held', flush=True); time.sleep(60)",
+        "is being written by run run-between-steps",
+    ),
+    "a duckdb writer": (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+        " time.sleep(60)",
+        "is being written by another process",
+    ),
+}
+
+
+@pytest.mark.parametrize("writer_kind", WRITERS)
+def test_the_readers_give_way_to_a_writer_with_a_busy_error(warehouse, tmp_path, writer_kind):
+    code, message = WRITERS[writer_kind]
     held = tmp_path / "held.duckdb"
     shutil.copy(warehouse, held)
     writer = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, sys, time; c = duckdb.connect({str(held)!r}); print('held', flush=True);"
-         " time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code, str(held)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert writer.stdout.readline().strip() == "held"
         for args in (["audience", "count", "true"], ["export", "vip_winback"]):
             busy = _cli(*args, "--warehouse", str(held))
             assert busy.returncode == EXIT_BUSY, busy.stderr
-            assert "is being written by a pipeline run" in busy.stderr
-            assert "Traceback" not in busy.stderr
+            assert message in busy.stderr and "Traceback" not in busy.stderr
     finally:
         writer.kill()
         writer.wait()

@@ -31,6 +31,7 @@ from orchestration.writer_lock import (
     current_holder,
     hold_warehouse,
     lock_path,
+    reading_warehouse,
 )
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -108,6 +109,51 @@ def test_a_writer_that_may_not_wait_gives_up_at_once_naming_the_holder(holder):
     ):
         pytest.fail("entered while another process held the warehouse")
     assert time.monotonic() - started < 5
+
+
+def test_a_reader_is_refused_while_a_run_writes_naming_the_run(holder):
+    # A reader that opened the file between two of the run's steps made the next one fail.
+    warehouse, *_ = holder
+    with (
+        pytest.raises(WarehouseBusyError, match=r"being written by run run-held-1 \("),
+        reading_warehouse(warehouse),
+    ):
+        pytest.fail("read while another process wrote the warehouse")
+
+
+def test_a_writer_waits_for_a_reader_and_readers_share(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    with hold_warehouse(warehouse, LockHolder.this_process("first run"), NO_WAIT, say=print):
+        pass  # a run has written it: the lock file exists
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import pathlib, sys, time; from orchestration.writer_lock import reading_warehouse\n"
+         "with reading_warehouse(pathlib.Path(sys.argv[1])):\n"
+         "    pathlib.Path(sys.argv[2]).touch(); time.sleep(60)",
+         str(warehouse), str(tmp_path / "reading")],
+        env=_env(),
+    )  # fmt: skip
+    try:
+        _wait_for(tmp_path / "reading", reader, "the reader taking the lock")
+        with reading_warehouse(warehouse):  # a second reader is welcome
+            pass
+        with (
+            pytest.raises(WarehouseBusyError, match="read by a command"),
+            hold_warehouse(warehouse, LockHolder.this_process("second run"), NO_WAIT, say=print),
+        ):
+            pytest.fail("wrote while another process read the warehouse")
+    finally:
+        reader.kill()
+        reader.wait()
+    with hold_warehouse(warehouse, LockHolder.this_process("third run"), NO_WAIT, say=print):
+        pass  # free again once the reader is gone
+
+
+def test_a_file_no_run_has_written_is_read_without_a_lock(tmp_path):
+    published = tmp_path / "customer_profiles.duckdb"
+    with reading_warehouse(published):
+        pass
+    assert not lock_path(published).exists()
 
 
 def test_a_holder_killed_by_sigkill_leaves_no_lock_behind(holder):
