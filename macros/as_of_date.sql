@@ -62,7 +62,8 @@
 
 {#- Where an invocation records its inferred as_of_date: database, schema and identifier. -#}
 {% macro as_of_date_cache() -%}
-    {{- return({'database': target.database, 'schema': 'intermediate', 'identifier': 'inferred_as_of_date'}) -}}
+    {#- Spark's target has no database: None there -#}
+    {{- return({'database': target.get('database'), 'schema': 'intermediate', 'identifier': 'inferred_as_of_date'}) -}}
 {%- endmacro %}
 
 {#- on-run-start: an empty as_of_date_cache for this invocation, made before any model runs
