@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestration.raw_contract import CONTRACT, RawContract, RawSource
-from orchestration.raw_files import unread_files
 from orchestration.settings import Settings
 from orchestration.warehouse import (
     DELETION_COLUMNS,
@@ -133,7 +132,7 @@ def register_raw_sources_spark(
 
 
 def _register_source(spark: SparkSession, raw_dir: Path, source: RawSource) -> RegisteredSource:
-    files, _, missing, extra = check_source_files(raw_dir, source)
+    files, _, missing, extra, unread = check_source_files(raw_dir, source)
     tables = _file_tables(spark, source.name, raw_dir / source.name, files)
     relation = f"{RAW_SCHEMA}.{source.name}"
     spark.sql(f"create or replace view {relation} as {_view_sql(source.columns, tables)}")
@@ -145,9 +144,7 @@ def _register_source(spark: SparkSession, raw_dir: Path, source: RawSource) -> R
             f"{raw_dir / source.name}: required source {source.name!r} has files but no rows"
             f" ({', '.join(p.name for p in files)})"
         )
-    return RegisteredSource(
-        source.name, tuple(files), rows, missing, extra, tuple(unread_files(raw_dir, source))
-    )
+    return RegisteredSource(source.name, tuple(files), rows, missing, extra, unread)
 
 
 def register_deletion_requests_spark(spark: SparkSession, path: Path | None) -> int:

@@ -155,12 +155,13 @@ def _check_file(source: RawSource, path: Path) -> list[str]:
 
 def check_source_files(
     raw_dir: Path, source: RawSource
-) -> tuple[list[Path], set[str], tuple[str, ...], tuple[str, ...]]:
+) -> tuple[list[Path], set[str], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """One source's files checked against the contract, whichever engine reads them next:
-    (files, columns seen, optional columns missing, extra columns), with a warning for each
-    missing or extra column; raises when a required source has no files."""
+    (files, columns seen, optional columns missing, extra columns, other files in the folder,
+    which are not read), with a warning for each missing or extra column and for the files
+    not read; raises when a required source has no files."""
     files = source_files(raw_dir, source)
-    unread = unread_files(raw_dir, source)
+    unread = tuple(unread_files(raw_dir, source))
     besides = f" (it holds {', '.join(unread)}, which are not read)" if unread else ""
     if not files:
         if source.required:
@@ -186,7 +187,7 @@ def check_source_files(
         log.warning(
             "source %r: column %r is not in the contract and is ignored", source.name, column
         )
-    return files, seen, missing, extra
+    return files, seen, missing, extra, unread
 
 
 def register_raw_sources(
@@ -203,7 +204,7 @@ def register_raw_sources(
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     registered = []
     for source in contract.sources:
-        files, seen, missing, extra = check_source_files(raw_dir, source)
+        files, seen, missing, extra, unread = check_source_files(raw_dir, source)
         try:
             con.execute(
                 f"create or replace view {RAW_SCHEMA}.{source.name} as "
@@ -224,7 +225,7 @@ def register_raw_sources(
                 rows,
                 missing,
                 extra,
-                tuple(unread_files(raw_dir, source)),
+                unread,
             )
         )
     return registered

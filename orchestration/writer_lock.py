@@ -180,8 +180,7 @@ def reading_warehouse(warehouse_path: Path) -> Iterator[None]:
         except BlockingIOError:
             raise WarehouseBusyError(
                 f"warehouse {warehouse_path} is being written by {_who_holds(path)}; try again"
-                " when it has"
-                " finished (the published copy can be read meanwhile)"
+                " when it has finished (the published copy can be read meanwhile)"
             ) from None
         yield
     finally:
