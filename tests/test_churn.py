@@ -15,6 +15,7 @@ from orchestration.ml import churn as churn_module
 from orchestration.ml.churn import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
+    REASONS,
     REASONS_BY_CODE,
     ChurnConfig,
     _fit_calibrator,  # the calibrator alone, on four rows
@@ -510,3 +511,11 @@ def test_a_missing_feature_column_names_it(tiny, model):
 def test_a_text_column_listed_as_numeric_names_it(tiny):
     with pytest.raises(ValueError, match="'tenure_days' must be numeric"):
         fit_churn(tiny.assign(tenure_days="long"))
+
+
+@pytest.mark.parametrize("reason", REASONS, ids=lambda reason: reason.code)
+def test_every_reason_writes_a_sentence_in_both_languages(reason):
+    # A reason without a number ("Buying less often ...") once crashed the whole scoring step.
+    zh, en = _sentences(reason, np.array([0.0, 1.0, 2.5]))
+    for text in (*zh, *en):
+        assert text and "{" not in text

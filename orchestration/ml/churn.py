@@ -1116,8 +1116,12 @@ def _sentences(reason: Reason, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
     for template, zero in ((reason.zh, reason.zh_zero), (reason.en, reason.en_zero)):
         head, _, tail = template.partition("{v}")
         # "{s}" makes an English noun plural, except after a written 1 ("1 visit").
-        text = (head + written + tail.replace("{s}", "s")).to_numpy(dtype=object)
-        text[(written == "1").to_numpy()] = head + "1" + tail.replace("{s}", "")
+        # np.where gives a fresh, writable array; pandas' to_numpy may be a read-only view.
+        text = np.where(
+            (written == "1").to_numpy(),
+            (head + written + tail.replace("{s}", "")).to_numpy(dtype=object),
+            (head + written + tail.replace("{s}", "s")).to_numpy(dtype=object),
+        )
         if zero is not None:
             text[values == 0] = zero
         out.append(text)
