@@ -42,7 +42,8 @@
     {{ return("cast('" ~ found ~ "' as date)") }}
 {%- endmacro %}
 
-{#- The query inferring the as_of_date from the raw orders: one row, the date or null. -#}
+{#- The query inferring the as_of_date from the raw orders: one row, the date (or null) and,
+    then the first and last order dates. -#}
 {% macro inferred_as_of_date_sql() -%}
     with daily as (
         select order_date, count(*) as orders
@@ -54,10 +55,15 @@
         group by order_date
     )
 
-    select max(order_date)
+    select
+        max(case
+            when orders >= {{ var('as_of_min_daily_orders') }}
+                and orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
+            then order_date
+        end) as inferred_date,
+        min(order_date) as first_date,
+        max(order_date) as last_date
     from daily
-    where orders >= {{ var('as_of_min_daily_orders') }}
-        and orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
 {%- endmacro %}
 
 {#- Where an invocation records its inferred as_of_date: database, schema and identifier. -#}
@@ -67,12 +73,37 @@
 {%- endmacro %}
 
 {#- on-run-start: an empty as_of_date_cache for this invocation, made before any model runs
-    (so threads never race to create it); nothing when the var sets the date. -#}
+    (so threads never race to create it); when the var sets the date, a check that it falls
+    within the raw orders' dates instead. -#}
 {% macro prepare_as_of_date_cache() -%}
-    {%- if execute and not var('as_of_date') -%}
+    {%- if execute and var('as_of_date') -%}
+        {%- do check_as_of_date_within_orders() -%}
+    {%- elif execute -%}
         {%- set cache = api.Relation.create(type='table', **as_of_date_cache()) -%}
         {%- do adapter.create_schema(cache) -%}
         {%- do work_table(cache, 'select cast(null as ' ~ dbt.type_string() ~ ') as invocation_id, cast(null as date) as as_of_date where 1 = 0') -%}
         {%- do adapter.cache_added(cache) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A set as_of_date outside the data is a mistake that used to surface only at the end of
+    the build (2099: every customer lapsed, and churn had a single label to learn). Before the
+    first order nobody has bought yet; after the date inference would find (the last day with
+    a full day's orders; the last order date in a shop too small to have one) nothing has been
+    observed, so everyone would look lapsed. -#}
+{% macro check_as_of_date_within_orders() -%}
+    {%- set found = run_query(
+        'select cast(first_date as ' ~ dbt.type_string() ~ '), cast(coalesce(inferred_date, last_date) as '
+        ~ dbt.type_string() ~ ') from (' ~ inferred_as_of_date_sql() ~ ') as found').rows[0] -%}
+    {%- set first, last, wanted = found[0], found[1], var('as_of_date') | string -%}
+    {%- if first is none -%}
+        {{ exceptions.raise_compiler_error("as_of_date " ~ wanted ~ " is set, but the raw orders have no readable order date") }}
+    {%- endif -%}
+    {%- if wanted < first or wanted > last -%}
+        {{ exceptions.raise_compiler_error(
+            "as_of_date " ~ wanted ~ " is outside the raw orders (" ~ first ~ " to " ~ last
+            ~ ", the data's last full day): "
+            ~ ("no customer had bought yet" if wanted < first else "nothing after " ~ last ~ " was observed, so every customer would look lapsed")
+            ~ ". Set a date within them, or leave as_of_date unset to infer it") }}
     {%- endif -%}
 {%- endmacro %}

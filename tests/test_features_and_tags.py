@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from dbtrunner import dbt_build, dbt_show_value
+from dbtrunner import dbt_build, dbt_show_value, run_dbt
 
 from orchestration.sampledata.cdnow import write_cdnow_orders
 from orchestration.settings import PROJECT_DIR
@@ -245,3 +245,32 @@ def test_as_of_date_is_the_last_trading_day_however_many_typos_date_orders_in_th
         tmp_path / "raw", tmp_path / "warehouse.duckdb", "select {{ as_of_date() }} as as_of_date"
     )
     assert str(as_of)[:10] == "2025-03-31"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "why"),
+    [
+        ("2024-12-31", "no customer had bought yet"),
+        ("2025-04-01", "nothing after 2025-03-31 was observed"),
+    ],
+)
+def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_path, as_of, why):
+    # Set to 2099 it once built every model, then failed in churn ("a single label value").
+    orders = pd.DataFrame(
+        [
+            (f"R{day:%m%d}-{n}", f"C{n}", f"{day:%Y-%m-%d} 12:00:00", 10.0, "completed")
+            for day in pd.date_range("2025-01-01", "2025-03-31")
+            for n in range(5)
+        ],
+        columns=["order_id", "customer_ref", "ordered_at", "total_amount", "status"],
+    )
+    (tmp_path / "raw" / "orders").mkdir(parents=True)
+    orders.to_parquet(tmp_path / "raw" / "orders" / "part-0.parquet", index=False)
+
+    with pytest.raises(AssertionError, match=why) as failed:
+        run_dbt(
+            "run", tmp_path / "raw", tmp_path / "warehouse.duckdb",
+            "--select", "base_commerce__orders", "--vars", f"{{as_of_date: '{as_of}'}}",
+        )  # fmt: skip
+    assert "outside the raw orders (2025-01-01 to 2025-03-31" in str(failed.value)
+    assert "1 of 1 START" not in str(failed.value)
