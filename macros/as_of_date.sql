@@ -42,8 +42,7 @@
     {{ return("cast('" ~ found ~ "' as date)") }}
 {%- endmacro %}
 
-{#- The query inferring the as_of_date from the raw orders: one row, the date (or null) and,
-    then the first and last order dates. -#}
+{#- The query inferring the as_of_date from the raw orders: one row, the date or null. -#}
 {% macro inferred_as_of_date_sql() -%}
     with daily as (
         select order_date, count(*) as orders
@@ -55,15 +54,10 @@
         group by order_date
     )
 
-    select
-        max(case
-            when orders >= {{ var('as_of_min_daily_orders') }}
-                and orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
-            then order_date
-        end) as inferred_date,
-        min(order_date) as first_date,
-        max(order_date) as last_date
+    select max(order_date)
     from daily
+    where orders >= {{ var('as_of_min_daily_orders') }}
+        and orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
 {%- endmacro %}
 
 {#- Where an invocation records its inferred as_of_date: database, schema and identifier. -#}
@@ -88,22 +82,25 @@
 
 {#- A set as_of_date outside the data is a mistake that used to surface only at the end of
     the build (2099: every customer lapsed, and churn had a single label to learn). Before the
-    first order nobody has bought yet; after the date inference would find (the last day with
-    a full day's orders; the last order date in a shop too small to have one) nothing has been
-    observed, so everyone would look lapsed. -#}
+    first order nobody has bought yet; more than a churn horizon after the last, everyone would
+    count as churned. Quiet last days are fine: a shop's period may end after its last order. -#}
 {% macro check_as_of_date_within_orders() -%}
     {%- set found = run_query(
-        'select cast(first_date as ' ~ dbt.type_string() ~ '), cast(coalesce(inferred_date, last_date) as '
-        ~ dbt.type_string() ~ ') from (' ~ inferred_as_of_date_sql() ~ ') as found').rows[0] -%}
-    {%- set first, last, wanted = found[0], found[1], var('as_of_date') | string -%}
+        'select cast(min(order_date) as ' ~ dbt.type_string() ~ '), cast('
+        ~ dbt.dateadd('day', var('churn_horizon_days'), 'max(order_date)') ~ ' as ' ~ dbt.type_string()
+        ~ ') from (select cast(' ~ dbt.safe_cast('ordered_at', dbt.type_timestamp())
+        ~ ' as date) as order_date from ' ~ source('commerce', 'orders') ~ ') as dated').rows[0] -%}
+    {%- set first, latest, wanted = found[0], found[1], var('as_of_date') | string -%}
     {%- if first is none -%}
         {{ exceptions.raise_compiler_error("as_of_date " ~ wanted ~ " is set, but the raw orders have no readable order date") }}
     {%- endif -%}
-    {%- if wanted < first or wanted > last -%}
+    {#- agate may read the text back as a date: compare the first ten characters of its text -#}
+    {%- set first, latest = (first | string)[:10], (latest | string)[:10] -%}
+    {%- if wanted < first or wanted > latest -%}
         {{ exceptions.raise_compiler_error(
-            "as_of_date " ~ wanted ~ " is outside the raw orders (" ~ first ~ " to " ~ last
-            ~ ", the data's last full day): "
-            ~ ("no customer had bought yet" if wanted < first else "nothing after " ~ last ~ " was observed, so every customer would look lapsed")
-            ~ ". Set a date within them, or leave as_of_date unset to infer it") }}
+            "as_of_date " ~ wanted ~ " is outside the raw orders: "
+            ~ ("the first order is on " ~ first ~ ", so no customer had bought yet" if wanted < first
+               else "no order in the " ~ var('churn_horizon_days') ~ " days (churn_horizon_days) before it, so every customer would count as churned")
+            ~ ". Set a date from " ~ first ~ " to " ~ latest ~ ", or leave as_of_date unset to infer it") }}
     {%- endif -%}
 {%- endmacro %}

@@ -250,8 +250,8 @@ def test_as_of_date_is_the_last_trading_day_however_many_typos_date_orders_in_th
 @pytest.mark.parametrize(
     ("as_of", "why"),
     [
-        ("2024-12-31", "no customer had bought yet"),
-        ("2025-04-01", "nothing after 2025-03-31 was observed"),
+        ("2024-12-31", "the first order is on 2025-01-01, so no customer had bought yet"),
+        ("2025-06-30", "no order in the 90 days .churn_horizon_days. before it"),
     ],
 )
 def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_path, as_of, why):
@@ -269,8 +269,13 @@ def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_p
 
     with pytest.raises(AssertionError, match=why) as failed:
         run_dbt(
-            "run", tmp_path / "raw", tmp_path / "warehouse.duckdb",
-            "--select", "base_commerce__orders", "--vars", f"{{as_of_date: '{as_of}'}}",
+            "seed", tmp_path / "raw", tmp_path / "warehouse.duckdb",
+            "--select", "enum_mappings", "--vars", f"{{as_of_date: '{as_of}'}}",
         )  # fmt: skip
-    assert "outside the raw orders (2025-01-01 to 2025-03-31" in str(failed.value)
-    assert "1 of 1 START" not in str(failed.value)
+    assert "Set a date from 2025-01-01 to 2025-06-29" in str(failed.value)
+    assert "START seed" not in str(failed.value)
+    # A quiet end (the period closes after the last order) is still a valid as_of_date.
+    run_dbt(
+        "seed", tmp_path / "raw", tmp_path / "warehouse.duckdb",
+        "--select", "enum_mappings", "--vars", "{as_of_date: '2025-06-29'}",
+    )  # fmt: skip

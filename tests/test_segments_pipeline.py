@@ -38,7 +38,9 @@ def materialize_segments(warehouse: Path, **config) -> None:
 def write_features(warehouse: Path, frame: pd.DataFrame, as_of_date: str) -> None:
     """Stand in for dbt's customer_features: the table the asset reads, as of one day."""
     schema, table = dbt_model_relation("customer_features").split(".")
-    out = frame.drop(columns=["blob"]).assign(as_of_date=pd.Timestamp(as_of_date).date())
+    out = frame.drop(columns=["blob"]).assign(
+        as_of_date=pd.Timestamp(as_of_date).date(), first_seen_date=pd.Timestamp("2024-01-01").date()
+    )
     con = duckdb.connect(str(warehouse))
     try:
         con.execute(f"create schema if not exists {schema}")
@@ -111,15 +113,16 @@ def cdnow_segments(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     features = read(warehouse, f"select * from {dbt_model_relation('customer_features')}")
     cards = read(warehouse, "select * from ml.segment_profiles order by segment_id")
     segments = read(warehouse, "select * from ml.customer_segments")
-    (metrics,) = read(warehouse, "select metrics_json from ml.model_runs")["metrics_json"]
+    (run,) = read(warehouse, "select * from ml.model_runs").to_dict("records")
     joined = features.merge(segments, on="customer_id", validate="one_to_one")
-    return joined, cards, json.loads(metrics)
+    return joined, cards, run
 
 
 def test_cdnow_orders_alone_give_every_customer_one_of_a_few_distinct_named_segments(
     cdnow_segments,
 ):
-    joined, cards, metrics = cdnow_segments
+    joined, cards, run = cdnow_segments
+    metrics = json.loads(run["metrics_json"])
     assert len(joined) == 2357 and joined["segment_id"].notna().all()
     assert 3 <= len(cards) <= 6
     assert cards["name_zh"].is_unique and cards["name_en"].is_unique
@@ -130,6 +133,14 @@ def test_cdnow_orders_alone_give_every_customer_one_of_a_few_distinct_named_segm
     assert "shares_90d" not in used and "avg_item_price" not in used
     assert "tenure_days (log spread" in metrics["features_dropped"]
     assert {"recency_days", "order_count_365d", "monetary_365d"} <= set(used)
+
+
+def test_the_segments_fit_records_the_data_window_it_saw(cdnow_segments):
+    run = cdnow_segments[2]
+    assert (str(run["data_window_start"])[:10], str(run["data_window_end"])[:10]) == (
+        "1997-01-01",
+        CDNOW_END,
+    )
 
 
 def test_cdnow_segments_named_dormant_and_high_value_are_what_they_say(cdnow_segments):

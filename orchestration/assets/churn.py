@@ -128,7 +128,9 @@ def churn_scores(
             store_fit(cache, key, training_rows, model.without_training_rows())
         del training
 
-        as_of = opened.scalar(f"select max(as_of_date) from {features}")
+        as_of, first_day = opened.query_rows(
+            f"select max(as_of_date), min(first_seen_date) from {features}"
+        )[0]
 
         def scored_batches():
             for batch in opened.stream_batches(
@@ -154,6 +156,6 @@ def churn_scores(
             "fit_reused": stored is not None,
             "training_rows_changed_share": round(changed, 6),
         },
-        data_window=(None, model.trained_through.date()),
+        data_window=(first_day, model.trained_through.date()),
     )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

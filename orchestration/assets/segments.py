@@ -139,6 +139,7 @@ def customer_segments(
         cards["share"] = cards["customers"] / max(rows, 1)
         cards.insert(1, "as_of_date", sample["as_of_date"].iloc[0])
         opened.replace_table(*PROFILES_TABLE, cards)
+        first_day = opened.scalar(f"select min(first_seen_date) from {features}")
     metadata = record_fit(
         context,
         warehouse,
@@ -146,6 +147,7 @@ def customer_segments(
         as_of_date=sample["as_of_date"].iloc[0],
         metrics=model.metrics,
         parameters={"config": segment_config.to_dict(), "model": model.to_dict()},
+        data_window=(first_day, sample["as_of_date"].iloc[0]),
     )
     yield dg.MaterializeResult(
         asset_key=dg.AssetKey(list(SEGMENTS_TABLE)),
