@@ -251,7 +251,7 @@ def test_as_of_date_is_the_last_trading_day_however_many_typos_date_orders_in_th
     ("as_of", "why"),
     [
         ("2024-12-31", "the first order is on 2025-01-01, so no customer had bought yet"),
-        ("2025-06-30", "no order in the 90 days .churn_horizon_days. before it"),
+        ("2025-06-30", "more than churn_horizon_days .90. after the orders' last day"),
     ],
 )
 def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_path, as_of, why):

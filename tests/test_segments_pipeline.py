@@ -39,7 +39,8 @@ def write_features(warehouse: Path, frame: pd.DataFrame, as_of_date: str) -> Non
     """Stand in for dbt's customer_features: the table the asset reads, as of one day."""
     schema, table = dbt_model_relation("customer_features").split(".")
     out = frame.drop(columns=["blob"]).assign(
-        as_of_date=pd.Timestamp(as_of_date).date(), first_seen_date=pd.Timestamp("2024-01-01").date()
+        as_of_date=pd.Timestamp(as_of_date).date(),
+        first_seen_date=pd.Timestamp("2024-01-01").date(),
     )
     con = duckdb.connect(str(warehouse))
     try:
