@@ -87,11 +87,16 @@
     "The last" is the date inference would find, so typo dates years ahead do not stretch it
     (the plain last order date in a shop too small for inference). -#}
 {% macro check_as_of_date_within_orders() -%}
+    {%- set orders = source('commerce', 'orders') -%}
+    {#- a step before the raw views exist (the seeds, on a new warehouse) has nothing to check -#}
+    {%- if adapter.get_relation(database=orders.database, schema=orders.schema, identifier=orders.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set found = run_query(
         'select cast(min(order_date) as ' ~ dbt.type_string() ~ '), cast('
         ~ dbt.dateadd('day', var('churn_horizon_days'), 'coalesce((' ~ inferred_as_of_date_sql() ~ '), max(order_date))') ~ ' as ' ~ dbt.type_string()
         ~ ') from (select cast(' ~ dbt.safe_cast('ordered_at', dbt.type_timestamp())
-        ~ ' as date) as order_date from ' ~ source('commerce', 'orders') ~ ') as dated').rows[0] -%}
+        ~ ' as date) as order_date from ' ~ orders ~ ') as dated').rows[0] -%}
     {%- set first, latest, wanted = found[0], found[1], var('as_of_date') | string -%}
     {%- if first is none -%}
         {{ exceptions.raise_compiler_error("as_of_date " ~ wanted ~ " is set, but the raw orders have no readable order date") }}
