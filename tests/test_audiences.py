@@ -349,3 +349,21 @@ def test_definitions_yaml_round_trips_through_the_loader(tmp_path):
     (audience,) = load_definitions(path).audiences
     assert audience.expression == SHANGHAI_90S["expression"]
     assert Path(load_definitions(path).source) == path
+
+
+def test_a_lookalike_ignores_columns_nobody_has_a_value_for():
+    # An orders-only shop has no visits: its visit features are empty, and the booster
+    # cannot bin an empty column (the whole audiences step failed on CDNOW).
+    frame, kind = _two_kinds(n=600)
+    frame["sessions_90d"] = np.nan
+    seed = frame.customer_id[kind][:50]
+    expansion = lookalike_scores(frame, seed, size=20, config=QUICK)
+    assert len(expansion) == 20
+
+
+def test_a_lookalike_whose_seed_is_too_small_today_is_skipped_and_reported(con):
+    lookalike = {"name": "lal", "owner": "o", "description": "d", "lookalike_of": "one"}
+    one = _rule("one", "monetary_365d > 1000000", priority=5)  # nobody spends that much
+    build = _build(con, {"audiences": [BIG_SPENDERS, one, {**lookalike, "size": 3}]})
+    assert build.sizes["lal"] == 0 and build.sizes["big"] == 5
+    assert "its seed 'one' has 0 member(s)" in build.skipped["lal"]

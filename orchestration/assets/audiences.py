@@ -62,12 +62,15 @@ def audiences(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         context.log.info(
             f"audience {name}: {size:,} members, {build.consented[name]:,} with consent"
         )
+    for name, why in build.skipped.items():
+        context.log.warning(f"audience {name}: no members, {why}")
     summary = {
         "definitions_file": dg.MetadataValue.path(str(path)),
         "audiences": len(definitions.audiences),
         "exclusive": definitions.exclusive,
         "sizes": dg.MetadataValue.json(build.sizes),
         "with_consent": dg.MetadataValue.json(build.consented),
+        "skipped": dg.MetadataValue.json(build.skipped),
         "overlaps": dg.MetadataValue.md(
             "\n".join(
                 ["| audience | audience | customers in both |", "|---|---|---|"]

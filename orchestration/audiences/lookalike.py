@@ -101,6 +101,9 @@ def _matrix(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     the mask saying which columns are categorical."""
     columns, categorical = {}, []
     for name, column in frame.items():
+        if column.isna().all():
+            continue  # nothing to learn (an orders-only shop has no visits), and the booster
+            # cannot bin a column without values
         if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
             columns[name] = pd.to_numeric(column, errors="coerce").astype("float64")
             categorical.append(False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
@@ -154,6 +154,7 @@ class AudienceBuild:
     consented: dict[str, int]  # of those, with marketing consent
     removed_by_exclusivity: dict[str, int]
     overlaps: list[tuple[str, str, int]]  # pairs with at least one shared customer
+    skipped: dict[str, str] = field(default_factory=dict)  # audience -> why it has no members
 
 
 def build_audiences(
@@ -186,9 +187,12 @@ def build_audiences(
     except Exception:
         _failing_rule(opened, definitions, rules, compiled, profile)
         raise
+    skipped = {}
     for audience in definitions.audiences:
         if audience.is_lookalike:
-            _insert_lookalike(opened, audience, features, lookalike)
+            why = _insert_lookalike(opened, audience, features, lookalike)
+            if why:
+                skipped[audience.name] = why
     order = {a.name: i for i, a in enumerate(definitions.audiences)}
     ranking = pd.DataFrame(
         {
@@ -217,7 +221,9 @@ def build_audiences(
         ),
     )
     build = _sizes(opened)
-    build = AudienceBuild(**{**build.__dict__, "overlaps": [tuple(o) for o in overlaps]})
+    build = AudienceBuild(
+        **{**build.__dict__, "overlaps": [tuple(o) for o in overlaps], "skipped": skipped}
+    )
     opened.replace_table(SCHEMA, AUDIENCES_TABLE, _catalog_frame(definitions, compiled, build))
     return build
 
@@ -227,14 +233,16 @@ def _insert_lookalike(
     audience: AudienceDefinition,
     features: str,
     config: LookalikeConfig | None,
-) -> None:
+) -> str | None:
+    """Add the lookalike's members to the hits; or, when its seed is too small this run, add
+    none and say why (the seed's size depends on the day's data: no reason to stop the run)."""
     seed = opened.query_frame(
         f"select customer_id from {_HITS} where audience_name = ?", [audience.lookalike_of]
     )["customer_id"]
     if len(seed) < 2:
-        raise AudienceDefinitionError(
-            f"audience {audience.name!r}: its seed {audience.lookalike_of!r} has {len(seed)}"
-            " member(s) as of this run; a lookalike needs at least 2"
+        return (
+            f"its seed {audience.lookalike_of!r} has {len(seed)} member(s) as of this run;"
+            " a lookalike needs at least 2"
         )
     # In customer order: the folds of the fit follow row positions, so the same rows in the
     # same order give the same lookalike on any engine.
@@ -244,6 +252,7 @@ def _insert_lookalike(
     opened.temp_table(
         _HITS, expansion[["audience_name", "customer_id", "likeness", "rank"]], append=True
     )
+    return None
 
 
 def _members_sql(profile: str, exclusive: bool) -> str:
