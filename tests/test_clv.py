@@ -360,3 +360,18 @@ def test_on_grocery_bg_nbd_ranks_next_years_buyers_better_than_past_frequency():
         fit.params, 52.0, summary["frequency"], summary["recency"], summary["T"]
     )
     assert np.corrcoef(forecast, actual)[0, 1] > np.corrcoef(summary["frequency"], actual)[0, 1]
+
+
+@pytest.mark.parametrize("spread", [1e4, 1e7])
+def test_a_fit_that_gives_everyone_one_dropout_probability_still_forecasts(spread):
+    # A small shop's fit ran a and b to 1e7: the 2F1 series overflowed and every forecast,
+    # and so every CLV, came out NaN. Its limit agrees with the series where both work (to
+    # about x / (a + b): the posterior of the dropout probability moves with x).
+    x, t_x, big_t = np.array([0.0, 1.0, 3.0]), np.array([0.0, 5, 20]), np.full(3, 50.0)
+    narrow = BgNbdParams(r=0.5, alpha=5.0, a=0.29 * spread, b=0.71 * spread)
+    series = BgNbdParams(r=0.5, alpha=5.0, a=0.29 * 999, b=0.71 * 999)
+    forecast = expected_purchases(narrow, 13.0, x, t_x, big_t)
+    assert np.isfinite(forecast).all() and (forecast > 0).all()
+    np.testing.assert_allclose(
+        forecast, expected_purchases(series, 13.0, x, t_x, big_t), rtol=0.005
+    )

