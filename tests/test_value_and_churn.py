@@ -118,3 +118,31 @@ def test_spend_too_heavy_tailed_for_a_mean_falls_back_to_the_observed_mean():
     assert scores.loc[once, "expected_spend_per_purchase"].eq(fit.population_mean_spend).all()
     assert fit.gamma_gamma.params.q <= 1 and "too heavy-tailed" in fit.warnings()[-1]
     assert fit.population_mean_spend == pytest.approx(np.mean(spend[~once]))
+
+
+def test_p_alive_baseline_skips_a_cut_off_where_nobody_had_bought_twice():
+    # A young shop's first cut-off: the churn step failed on its BG/NBD baseline alone.
+    from orchestration.ml.value import p_alive_by_cutoff
+
+    history = pd.DataFrame(
+        {
+            "cutoff_date": ["2025-04-01"] * 2 + ["2025-07-01"] * 3,
+            "purchase_days": [1, 1, 3, 1, 2],
+            "first_order_date": [
+                "2025-03-01",
+                "2025-03-20",
+                "2025-03-01",
+                "2025-03-20",
+                "2025-05-01",
+            ],
+            "last_order_date": [
+                "2025-03-01",
+                "2025-03-20",
+                "2025-06-20",
+                "2025-03-20",
+                "2025-06-01",
+            ],
+        }
+    )
+    alive = p_alive_by_cutoff(history)
+    assert np.isnan(alive[:2]).all() and np.isfinite(alive[2:]).all()

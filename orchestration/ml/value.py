@@ -173,13 +173,17 @@ def p_alive_by_cutoff(history: pd.DataFrame, config: ValueConfig | None = None) 
     """BG/NBD P(alive) of each (customer, cut-off) row of the feature history, fitted per
     cut-off on that cut-off's rows alone: the buy-till-you-die baseline for churn, as it could
     have been computed at each cut-off. Rows need purchase_days, first_order_date,
-    last_order_date and cutoff_date; rows without a purchase get NaN."""
+    last_order_date and cutoff_date; rows without a purchase get NaN, and so do the rows of a
+    cut-off where nobody had bought twice yet (BG/NBD has nothing to fit there; a young
+    shop's first cut-off), which leaves the baseline to the later cut-offs."""
     config = config or ValueConfig()
     result = np.full(len(history), np.nan)
     bought = history["purchase_days"].fillna(0).to_numpy() > 0
     for _, rows in history[bought].groupby("cutoff_date"):
         first = pd.to_datetime(rows["first_order_date"])
         x = rows["purchase_days"].to_numpy(dtype=np.float64) - 1
+        if not (x > 0).any():
+            continue
         t_x = (pd.to_datetime(rows["last_order_date"]) - first).dt.days / DAYS_PER_WEEK
         big_t = (pd.to_datetime(rows["cutoff_date"]) - first).dt.days / DAYS_PER_WEEK
         params = clv.fit_bg_nbd(x, t_x, big_t, config.fit).params
