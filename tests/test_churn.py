@@ -519,3 +519,13 @@ def test_every_reason_writes_a_sentence_in_both_languages(reason):
     zh, en = _sentences(reason, np.array([0.0, 1.0, 2.5]))
     for text in (*zh, *en):
         assert text and "{" not in text
+
+
+def test_a_small_shops_model_still_tells_customers_apart():
+    # 60 customers at three cut-offs leave under 100 fit rows: with leaves of at least 100
+    # rows the booster could not split, and everyone got one probability (tier high).
+    history = planted_history(customers=60, cutoffs=QUARTERS[-3:]).drop(columns="true_p")
+    model = fit_churn(history, ChurnConfig(threads=1, compare_logistic=False))
+    latest = history[history["cutoff_date"] == history["cutoff_date"].max()]
+    scores = score_churn(model, latest)
+    assert scores["churn_probability"].nunique() > 5

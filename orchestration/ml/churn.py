@@ -250,7 +250,8 @@ class ChurnConfig:
     classifier: Literal["hist_gradient_boosting", "logistic_regression"] = "hist_gradient_boosting"
     compare_logistic: bool = True  # also fit the other classifier and report its metrics
     # Gradient boosting. learning_rate, max_leaf_nodes: scikit-learn defaults. min_samples_leaf:
-    # 5x the default 20, smoother probabilities on tables of tens of thousands of customers.
+    # 5x the default 20, smoother probabilities on tables of tens of thousands of customers
+    # (capped at a twentieth of the fit rows, so a small shop's model can split at all).
     # l2_regularization 1.0: mild, against leaves fit to a handful of big spenders.
     learning_rate: float = 0.1
     max_iter: int = 200  # an upper bound: early stopping usually ends sooner
@@ -586,7 +587,7 @@ def _logistic(encoding: _Encoding, config: ChurnConfig) -> Any:
     )
 
 
-def _estimator(kind: str, encoding: _Encoding, config: ChurnConfig) -> Any:
+def _estimator(kind: str, encoding: _Encoding, config: ChurnConfig, rows: int) -> Any:
     if kind == "logistic_regression":
         return _logistic(encoding, config)
     mask = [False] * len(encoding.numeric) + [True] * len(encoding.categorical)
@@ -594,7 +595,9 @@ def _estimator(kind: str, encoding: _Encoding, config: ChurnConfig) -> Any:
         learning_rate=config.learning_rate,
         max_iter=config.max_iter,
         max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
+        # At most a twentieth of the rows: a small shop's 86 fit rows with leaves of 100 allow
+        # no split, and every customer got the same probability.
+        min_samples_leaf=min(config.min_samples_leaf, max(5, rows // 20)),
         l2_regularization=config.l2_regularization,
         categorical_features=mask if any(mask) else None,
         early_stopping=True,
@@ -731,7 +734,7 @@ def _fit_scorer(
     x_fit = encoding.matrix(fit)
     y_fit = fit[LABEL].to_numpy(dtype=bool)
     _check_two_classes(y_fit, "the fit rows")
-    estimator = _estimator(kind, encoding, config).fit(x_fit, y_fit)
+    estimator = _estimator(kind, encoding, config, len(y_fit)).fit(x_fit, y_fit)
     n_num = len(encoding.numeric)
     with np.errstate(all="ignore"):
         medians = np.nanmedian(x_fit[:, :n_num], axis=0) if n_num else np.empty(0)
