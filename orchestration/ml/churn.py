@@ -524,8 +524,9 @@ def _time_split(rows: pd.DataFrame, config: ChurnConfig) -> TimeSplit:
         raise ValueError(
             f"no labelled cut-off is at least {config.gap_days} days before the validation "
             f"cut-off {validation_cutoff.date()} (labelled: "
-            f"{[str(pd.Timestamp(c).date()) for c in cutoffs]}); add older cut-offs or set "
-            "validation_gap_days"
+            f"{[str(pd.Timestamp(c).date()) for c in cutoffs]}): the data is too short for a"
+            " time-based validation; it needs older orders (calling fit_churn directly,"
+            " ChurnConfig.validation_gap_days can shorten the gap)"
         )
     fit, calibration, how = _fit_and_calibration_rows(rows, train_cutoffs, config)
     return TimeSplit(
