@@ -18,6 +18,7 @@ from orchestration.ml.churn import (
     REASONS,
     REASONS_BY_CODE,
     ChurnConfig,
+    ChurnNotLearnable,
     _fit_calibrator,  # the calibrator alone, on four rows
     _sentences,  # the wording alone
     expected_calibration_error,
@@ -26,6 +27,7 @@ from orchestration.ml.churn import (
     risk_tier,
     score_churn,
     time_split,
+    unscored_churn,
 )
 from orchestration.ml.fit_cache import (
     changed_share,
@@ -459,14 +461,25 @@ def tiny() -> pd.DataFrame:
 
 
 def test_no_labelled_cutoff_is_a_clear_error(tiny):
-    with pytest.raises(ValueError, match="no labelled cut-off"):
+    # ChurnNotLearnable: the pipeline then scores nobody and builds everything else
+    with pytest.raises(ChurnNotLearnable, match="no labelled cut-off"):
         fit_churn(tiny.assign(is_churned=None))
 
 
 def test_a_single_labelled_cutoff_is_a_clear_error(tiny):
     one = tiny[tiny["cutoff_date"] == tiny["cutoff_date"].max()]
-    with pytest.raises(ValueError, match="at least two labelled cut-offs"):
+    with pytest.raises(ChurnNotLearnable, match="at least two labelled cut-offs"):
         fit_churn(one)
+
+
+def test_customers_of_a_shop_too_young_for_churn_get_the_same_columns_without_scores(tiny):
+    model = fit_churn(tiny, ChurnConfig(threads=1, compare_logistic=False))
+    scored = score_churn(model, tiny.head(20))
+    unscored = unscored_churn(tiny.head(20))
+    assert list(unscored.columns) == list(scored.columns)
+    assert unscored["customer_id"].tolist() == scored["customer_id"].tolist()
+    assert unscored.drop(columns="customer_id").isna().all().all()
+    assert unscored["risk_tier"].dtype == "string"  # typed, so the table has a text column
 
 
 def test_cutoffs_closer_than_the_gap_are_a_clear_error(tiny):
@@ -529,3 +542,42 @@ def test_a_small_shops_model_still_tells_customers_apart():
     latest = history[history["cutoff_date"] == history["cutoff_date"].max()]
     scores = score_churn(model, latest)
     assert scores["churn_probability"].nunique() > 5
+
+
+def test_a_shop_too_young_for_churn_gets_everyone_unscored_and_the_run_goes_on(tmp_path):
+    # Five weeks of orders: no cut-off has a finished horizon. The step used to fail, and with
+    # it the tags, the profile and the publish of everything else.
+    import dagster as dg
+    import duckdb
+
+    from orchestration.assets.churn import churn_scores
+    from orchestration.assets.dbt import dbt_model_relation
+    from orchestration.resources import WarehouseResource
+
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    for relation, columns in (
+        ("int_churn_labels", "customer_id varchar, cutoff_date date, is_churned boolean"),
+        ("customer_features", "customer_id varchar, as_of_date date, first_seen_date date"),
+    ):
+        con.execute(f"create schema if not exists {dbt_model_relation(relation).split('.')[0]}")
+        con.execute(f"create table {dbt_model_relation(relation)} ({columns})")
+    con.execute(
+        f"insert into {dbt_model_relation('customer_features')} values"
+        " ('c1', '2025-12-05', '2025-11-01'), ('c2', '2025-12-05', '2025-11-20')"
+    )
+    con.close()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [churn_scores],
+            instance=instance,
+            resources={"warehouse": WarehouseResource(warehouse_path=str(warehouse))},
+        )
+    assert result.success
+    con = duckdb.connect(str(warehouse), read_only=True)
+    scores = con.execute("select * from ml.churn_scores order by customer_id").df()
+    (metrics,) = con.execute("select metrics_json from ml.model_runs").fetchone()
+    assert scores["customer_id"].tolist() == ["c1", "c2"]
+    assert scores[["churn_probability", "risk_tier", "reason_1_en"]].isna().all().all()
+    assert json.loads(metrics)["scored"] is False
+    assert "too short a period" in json.loads(metrics)["not_learnable"]

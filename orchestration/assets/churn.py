@@ -11,12 +11,20 @@ from orchestration.assets.model_fits import record_fit
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import warehouse_table_spec
 from orchestration.ml import churn as churn_module
-from orchestration.ml.churn import ChurnConfig, fit_churn, headline_metrics, score_churn
+from orchestration.ml.churn import (
+    ChurnConfig,
+    ChurnModel,
+    ChurnNotLearnable,
+    fit_churn,
+    headline_metrics,
+    score_churn,
+    unscored_churn,
+)
 from orchestration.ml.fit_cache import column_types, fingerprint, load_fit, row_hashes, store_fit
 from orchestration.ml.value import p_alive_by_cutoff
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import hash_share_filter
+from orchestration.warehouse import Warehouse, hash_share_filter
 
 CHURN_TABLE = ("ml", "churn_scores")
 # The last churn fit, beside the warehouse it was trained from (orchestration/ml/fit_cache.py).
@@ -43,6 +51,51 @@ class ChurnRunConfig(dg.Config):
             " the labelled cut-offs, settings and code are the same); 0 refits on any change."
         ),
     )
+
+
+def _todays_model(
+    context: dg.AssetExecutionContext,
+    opened: Warehouse,
+    config: ChurnRunConfig,
+    churn_config: ChurnConfig,
+    cache: Path,
+) -> tuple[ChurnModel, bool, float]:
+    """The model to score with: the last fit while it still holds, else a new one; with
+    whether it was reused and the share of its training rows that changed. Raises
+    ChurnNotLearnable when the data cannot train one yet."""
+    history = dbt_model_relation("customer_feature_history")
+    labels = dbt_model_relation("int_churn_labels")
+    labelled = opened.scalar(f"select count(*) from {labels}")
+    if not labelled:
+        raise ChurnNotLearnable(
+            f"{labels} is empty: no cut-off of the feature history has a finished"
+            " churn horizon before as_of_date; the data covers too short a period"
+        )
+    # A deterministic sample of customers (a hash of the id), so every cut-off holds the
+    # same people and reruns train on the same rows, on either engine.
+    share = min(1.0, config.max_training_rows / labelled)
+    training = opened.query_frame(training_query(history, labels, share))
+    # Most nights a few of the labelled rows moved since the last fit: reuse it
+    # (orchestration/ml/fit_cache.py); a new labelled cut-off always refits.
+    key = fingerprint(
+        churn_config.parameters(),
+        Path(churn_module.__file__),
+        column_types(training),
+        sorted(training["cutoff_date"].astype(str).unique()),
+    )
+    training_rows = row_hashes(training)
+    stored = load_fit(cache, key, training_rows, config.refit_changed_share)
+    if stored is not None:
+        context.log.info(
+            f"reusing the last fit: {stored.changed_share:.3%} of its training rows changed"
+            f" (refit above {config.refit_changed_share:.2%})"
+        )
+        return stored.fitted, True, stored.changed_share
+    context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
+    training["p_alive"] = p_alive_by_cutoff(training)
+    model = fit_churn(training, churn_config)
+    store_fit(cache, key, training_rows, model.without_training_rows())
+    return model, False, 0.0
 
 
 def training_query(history: str, labels: str, share: float) -> str:
@@ -90,44 +143,15 @@ def churn_scores(
         threads=threads,
         score_threads=threads,
     )
-    history = dbt_model_relation("customer_feature_history")
-    labels = dbt_model_relation("int_churn_labels")
     features = dbt_model_relation("customer_features")
     with warehouse.open() as opened:
-        labelled = opened.scalar(f"select count(*) from {labels}")
-        if not labelled:
-            raise ValueError(
-                f"{labels} is empty: no cut-off of the feature history has a finished"
-                " churn horizon before as_of_date; the data covers too short a period"
-            )
-        # A deterministic sample of customers (a hash of the id), so every cut-off holds the
-        # same people and reruns train on the same rows, on either engine.
-        share = min(1.0, config.max_training_rows / labelled)
-        training = opened.query_frame(training_query(history, labels, share))
-        # Most nights a few of the labelled rows moved since the last fit: reuse it
-        # (orchestration/ml/fit_cache.py); a new labelled cut-off always refits.
-        cache = warehouse.settings().warehouse_path.parent / FIT_CACHE
-        key = fingerprint(
-            churn_config.parameters(),
-            Path(churn_module.__file__),
-            column_types(training),
-            sorted(training["cutoff_date"].astype(str).unique()),
-        )
-        training_rows = row_hashes(training)
-        stored = load_fit(cache, key, training_rows, config.refit_changed_share)
-        if stored is not None:
-            model, changed = stored.fitted, stored.changed_share
-            context.log.info(
-                f"reusing the last fit: {changed:.3%} of its training rows changed"
-                f" (refit above {config.refit_changed_share:.2%})"
-            )
-        else:
-            context.log.info(f"training on {len(training):,} rows of {labelled:,} labelled")
-            training["p_alive"] = p_alive_by_cutoff(training)
-            model, changed = fit_churn(training, churn_config), 0.0
-            store_fit(cache, key, training_rows, model.without_training_rows())
-        del training
-
+        try:
+            cache = warehouse.settings().warehouse_path.parent / FIT_CACHE
+            model, reused, changed = _todays_model(context, opened, config, churn_config, cache)
+        except ChurnNotLearnable as reason:
+            # A young shop: everyone unscored, every other table still built and published.
+            model, not_learnable = None, str(reason)
+            context.log.warning(f"churn not scored: {not_learnable}")
         as_of, first_day = opened.query_rows(
             f"select max(as_of_date), min(first_seen_date) from {features}"
         )[0]
@@ -136,26 +160,34 @@ def churn_scores(
             for batch in opened.stream_batches(
                 f"select * from {features}", config.score_batch_rows
             ):
-                scores = score_churn(model, batch)
+                scores = unscored_churn(batch) if model is None else score_churn(model, batch)
                 scores.insert(1, "as_of_date", batch["as_of_date"].to_numpy())
                 yield scores
 
         rows = opened.replace_table(*CHURN_TABLE, scored_batches())
+    if model is None:
+        metrics = {"scored": False, "not_learnable": not_learnable}
+        parameters = churn_config.parameters()
+        window = (first_day, as_of)
+    else:
+        metrics = {
+            **headline_metrics(model),
+            # the reliability diagram, as JSON text: bin, mean predicted, observed, count
+            "calibration_table": json.dumps(model.metrics["validation"]["calibration_table"]),
+        }
+        parameters = {
+            **model.parameters,
+            "fit_reused": reused,
+            "training_rows_changed_share": round(changed, 6),
+        }
+        window = (first_day, model.trained_through.date())
     metadata = record_fit(
         context,
         warehouse,
         model_name="churn",
         as_of_date=as_of,
-        metrics={
-            **headline_metrics(model),
-            # the reliability diagram, as JSON text: bin, mean predicted, observed, count
-            "calibration_table": json.dumps(model.metrics["validation"]["calibration_table"]),
-        },
-        parameters={
-            **model.parameters,
-            "fit_reused": stored is not None,
-            "training_rows_changed_share": round(changed, 6),
-        },
-        data_window=(first_day, model.trained_through.date()),
+        metrics=metrics,
+        parameters=parameters,
+        data_window=window,
     )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

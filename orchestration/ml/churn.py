@@ -459,7 +459,7 @@ def _prepare_training(training: pd.DataFrame, config: ChurnConfig) -> pd.DataFra
         )
     rows = rows[labelled]
     if rows.empty:
-        raise ValueError(
+        raise ChurnNotLearnable(
             f"no labelled cut-off: every {LABEL} is null (no cut-off has its "
             f"{config.horizon_days}-day horizon fully observed yet)"
         )
@@ -513,7 +513,7 @@ def time_split(training: pd.DataFrame, config: ChurnConfig | None = None) -> Tim
 def _time_split(rows: pd.DataFrame, config: ChurnConfig) -> TimeSplit:
     cutoffs = sorted(rows[CUTOFF_DATE].unique())
     if len(cutoffs) < 2:
-        raise ValueError(
+        raise ChurnNotLearnable(
             f"need at least two labelled cut-offs (one to train, the latest to validate); got "
             f"{[str(c.date()) for c in map(pd.Timestamp, cutoffs)]}"
         )
@@ -521,7 +521,7 @@ def _time_split(rows: pd.DataFrame, config: ChurnConfig) -> TimeSplit:
     limit = validation_cutoff - pd.Timedelta(days=config.gap_days)
     train_cutoffs = [pd.Timestamp(c) for c in cutoffs[:-1] if pd.Timestamp(c) <= limit]
     if not train_cutoffs:
-        raise ValueError(
+        raise ChurnNotLearnable(
             f"no labelled cut-off is at least {config.gap_days} days before the validation "
             f"cut-off {validation_cutoff.date()} (labelled: "
             f"{[str(pd.Timestamp(c).date()) for c in cutoffs]}): the data is too short for a"
@@ -677,11 +677,16 @@ class FittedScorer:
         return self.calibrator(self.raw(x))
 
 
+class ChurnNotLearnable(ValueError):
+    """The data cannot train or validate a churn model yet (too short a history, one label):
+    a fact about the data, not a fault, so the pipeline scores nobody and goes on."""
+
+
 def _check_two_classes(y: np.ndarray, what: str) -> None:
     if y.size == 0:
         raise ValueError(f"{what} has no rows")
     if y.all() or not y.any():
-        raise ValueError(
+        raise ChurnNotLearnable(
             f"{what} has a single label value ({LABEL}={bool(y[0])} for all {y.size} rows); "
             "churn cannot be learnt from it"
         )
@@ -1138,6 +1143,24 @@ def score_churn(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     the caller may pass any batching of the feature table."""
     with threadpool_limits(model.config.score_threads):
         return _score_churn(model, features)
+
+
+def unscored_churn(features: pd.DataFrame) -> pd.DataFrame:
+    """score_churn's columns with no score for anyone: what a shop whose data cannot train a
+    model yet (ChurnNotLearnable) gets, so that every other table is still built."""
+    n = len(features)
+    # Typed text, not objects: a column of nothing but None has no type to write.
+    out = pd.DataFrame(
+        {
+            CUSTOMER_ID: features[CUSTOMER_ID].to_numpy(),
+            "churn_probability": np.full(n, np.nan),
+            "risk_tier": pd.array([None] * n, dtype="string"),
+        }
+    )
+    for slot in range(1, REASON_SLOTS + 1):
+        for column in (f"reason_{slot}", f"reason_{slot}_zh", f"reason_{slot}_en"):
+            out[column] = pd.array([None] * n, dtype="string")
+    return out
 
 
 def _score_churn(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
