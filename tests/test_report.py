@@ -85,12 +85,12 @@ TABLES = {
 }
 
 
-def _published(root: Path, audiences: str | None = None) -> Path:
+def _published(root: Path, audiences: str | None = None, **replaced: str) -> Path:
     """The hand-made tables in a warehouse, published the way the pipeline publishes."""
     warehouse = root / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))
     con.execute("create schema marts")
-    tables = {**TABLES, **({"audience_members": audiences} if audiences else {})}
+    tables = {**TABLES, **replaced, **({"audience_members": audiences} if audiences else {})}
     for name, sql in tables.items():
         con.execute(f"create table marts.{name} as {sql}")
     con.close()
@@ -225,3 +225,18 @@ def test_the_headline_says_what_its_shares_and_sums_are_of(tmp_path):
     page = report.path.read_text(encoding="utf-8")
     assert "High churn risk, of scored buyers" in page
     assert "Expected revenue, next 365 days, undiscounted" in page
+
+
+def test_a_shop_without_churn_scores_or_values_still_gets_its_report(tmp_path):
+    # Nobody had bought twice: churn and value wrote every customer unscored, and drawing
+    # the empty CLV chart failed the report step.
+    published = _published(
+        tmp_path,
+        churn_scores="select customer_id, cast(null as double) as churn_probability,"
+        " cast(null as varchar) as risk_tier from (values ('c1'), ('c2')) as t(customer_id)",
+        customer_value="select customer_id, cast(null as double) as clv, cast(null as double)"
+        " as expected_revenue, 365 as horizon_days from (values ('c1')) as t(customer_id)",
+    )
+    report = build_report(published / DATABASE_NAME, tmp_path / "report")
+    page = report.path.read_text(encoding="utf-8")
+    assert "没有数据 / No data." in page and _chart(page, "clv_distribution")

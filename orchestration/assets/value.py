@@ -6,7 +6,13 @@ from orchestration.assets.dbt import dbt_model_key, dbt_model_relation
 from orchestration.assets.model_fits import record_fit
 from orchestration.assets.raw import WAREHOUSE_POOL
 from orchestration.assets.tables import warehouse_table_spec
-from orchestration.ml.value import ValueConfig, fit_value_models, parameters, score_value
+from orchestration.ml.value import (
+    ValueConfig,
+    fit_value_models,
+    parameters,
+    score_value,
+    unscored_value,
+)
 from orchestration.project import dbt_var
 from orchestration.resources import WarehouseResource
 
@@ -41,21 +47,29 @@ def customer_value(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         )
         if summary.empty:
             raise ValueError("no customer has bought anything as of as_of_date: nothing to fit")
-        fit = fit_value_models(summary, config)
-        scores = score_value(summary, fit, config)
+        if (summary["repeat_purchase_days"] > 0).any():
+            fit = fit_value_models(summary, config)
+            scores = score_value(summary, fit, config)
+            warnings = fit.warnings()
+        else:
+            fit, scores = None, unscored_value(summary)
+            warnings = [
+                f"none of the {len(summary):,} buyers has bought on two days yet: BG/NBD has"
+                " nothing to fit, so P(alive), purchases, spend and CLV are null"
+            ]
         as_of = summary["as_of_date"].iloc[0]
         scores.insert(1, "as_of_date", as_of)
         scores["horizon_days"] = config.horizon_days
         rows = opened.replace_table(*VALUE_TABLE, scores)
-    for warning in fit.warnings():
+    for warning in warnings:
         context.log.warning(warning)
     revenue = scores["expected_revenue"]
     metrics = {
-        **fit.metrics(),
-        "mean_p_alive": float(scores["p_alive"].mean()),
+        **(fit.metrics() if fit else {"scored": False}),
+        "mean_p_alive": float(scores["p_alive"].mean()) if fit else None,
         # null, not 0, when there is no spend model: nothing was forecast
         "expected_revenue_total": float(revenue.sum()) if revenue.notna().any() else None,
-        "warnings": "; ".join(fit.warnings()) or None,
+        "warnings": "; ".join(warnings) or None,
     }
     metadata = record_fit(
         context,

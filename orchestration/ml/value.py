@@ -160,6 +160,21 @@ def score_value(
     )
 
 
+def unscored_value(summary: pd.DataFrame) -> pd.DataFrame:
+    """score_value's columns with no forecast for anyone: where nobody has bought twice yet,
+    BG/NBD has nothing to fit (its likelihood is flat), and no number would be honest."""
+    empty = np.full(len(summary), np.nan)
+    columns = ("p_alive", "expected_purchases", "expected_spend_per_purchase")
+    return pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"].to_numpy(),
+            **{column: empty for column in columns},
+            "expected_revenue": empty,
+            "clv": empty,
+        }
+    )
+
+
 def parameters(config: ValueConfig) -> dict[str, object]:
     """The configuration as parameters for model_runs."""
     return {

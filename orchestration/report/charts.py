@@ -120,7 +120,7 @@ def column_chart(
             f"<title>{escape(labels[i])}: {fmt_number(value)}</title></rect>"
         )
     every = max(1, math.ceil(n / 10))
-    for i in range(0, n, every):
+    for i in range(0, len(labels), every):  # none for an empty chart ("No data")
         body.append(_text(left + (i + 0.5) * step, top + plot_h + 16, labels[i], "middle"))
     body.append(_text(left + plot_w / 2, height - 8, x_title, "middle"))
     body.append(_text(12, top + plot_h / 2, y_title, "middle",
