@@ -82,8 +82,9 @@
 
 {#- A set as_of_date outside the data is a mistake that used to surface only at the end of
     the build (2099: every customer lapsed, and churn had a single label to learn). Before the
-    first order nobody has bought yet; more than a churn horizon after the last, everyone would
-    count as churned. Quiet last days are fine: a shop's period may end after its last order.
+    first order nobody has bought yet; a year after the last, nothing in the data describes
+    that day (a typed 2099 for 2029). Quiet last days are fine: a shop's period may end after
+    its last order, and a test may pick a round date months after its few orders.
     "The last" is the date inference would find, so typo dates years ahead do not stretch it
     (the plain last order date in a shop too small for inference). -#}
 {% macro check_as_of_date_within_orders() -%}
@@ -94,7 +95,7 @@
     {%- endif -%}
     {%- set found = run_query(
         'select cast(min(order_date) as ' ~ dbt.type_string() ~ '), cast('
-        ~ dbt.dateadd('day', var('churn_horizon_days'), 'coalesce((' ~ inferred_as_of_date_sql() ~ '), max(order_date))') ~ ' as ' ~ dbt.type_string()
+        ~ dbt.dateadd('day', 365, 'coalesce((' ~ inferred_as_of_date_sql() ~ '), max(order_date))') ~ ' as ' ~ dbt.type_string()
         ~ ') from (select cast(' ~ dbt.safe_cast('ordered_at', dbt.type_timestamp())
         ~ ' as date) as order_date from ' ~ orders ~ ') as dated').rows[0] -%}
     {%- set first, latest, wanted = found[0], found[1], var('as_of_date') | string -%}
@@ -107,7 +108,7 @@
         {{ exceptions.raise_compiler_error(
             "as_of_date " ~ wanted ~ " is outside the raw orders: "
             ~ ("the first order is on " ~ first ~ ", so no customer had bought yet" if wanted < first
-               else "it is more than churn_horizon_days (" ~ var('churn_horizon_days') ~ ") after the orders' last day, so every customer would count as churned")
+               else "it is more than a year after the orders' last day, so nothing in the data describes it")
             ~ ". Set a date from " ~ first ~ " to " ~ latest ~ ", or leave as_of_date unset to infer it") }}
     {%- endif -%}
 {%- endmacro %}

@@ -251,7 +251,7 @@ def test_as_of_date_is_the_last_trading_day_however_many_typos_date_orders_in_th
     ("as_of", "why"),
     [
         ("2024-12-31", "the first order is on 2025-01-01, so no customer had bought yet"),
-        ("2025-06-30", "more than churn_horizon_days .90. after the orders' last day"),
+        ("2026-04-01", "more than a year after the orders' last day"),
     ],
 )
 def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_path, as_of, why):
@@ -272,10 +272,10 @@ def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_p
             "seed", tmp_path / "raw", tmp_path / "warehouse.duckdb",
             "--select", "enum_mappings", "--vars", f"{{as_of_date: '{as_of}'}}",
         )  # fmt: skip
-    assert "Set a date from 2025-01-01 to 2025-06-29" in str(failed.value)
+    assert "Set a date from 2025-01-01 to 2026-03-31" in str(failed.value)
     assert "START seed" not in str(failed.value)
-    # A quiet end (the period closes after the last order) is still a valid as_of_date.
+    # A quiet year after the last order is still a valid as_of_date.
     run_dbt(
         "seed", tmp_path / "raw", tmp_path / "warehouse.duckdb",
-        "--select", "enum_mappings", "--vars", "{as_of_date: '2025-06-29'}",
+        "--select", "enum_mappings", "--vars", "{as_of_date: '2026-03-31'}",
     )  # fmt: skip

@@ -240,3 +240,33 @@ def test_customer_ids_refuse_to_build_against_a_stale_copy_of_their_last_mapping
     assert project + "int_identity__previous_customer_ids" in downstream
     pair = ("int_identity__previous_customer_ids", "int_identity__customer_ids")
     dbt_build(raw, warehouse, *AS_OF, "--select", *pair, *no_tests)
+
+
+def test_a_split_never_hands_the_kept_id_to_the_other_part(tmp_path):
+    """Two members merge, then split again. The part with more identifiers keeps the merged
+    id; when that id had been derived from the other part's label, the other part used to
+    derive it again, and the two people stayed one customer with nothing recorded."""
+    raw = tmp_path / "raw"
+    _write(raw, "customers", [_crm("M5", "crm", "周八", "13500135005"),
+                              _crm("M6", "crm", "周八", "13500135006")])  # fmt: skip
+    _write(raw, "orders", [_order("SO51", customer_ref="M5"), _order("SO61", customer_ref="M6")])
+    warehouse = tmp_path / "warehouse.duckdb"
+    select = ("--select", "+int_identity__customer_ids", "--exclude", "resource_type:test")
+    dbt_build(raw, warehouse, *AS_OF, *select)
+    first = _ids(warehouse)
+    kept = min(first["member_id:M5"], first["member_id:M6"])
+    source, other = ("M5", "M6") if first["member_id:M5"] == kept else ("M6", "M5")
+
+    # The merge night: a link says they are one, and the other member gains an email.
+    _write(raw, "identity_links", [_link("member_id", "M5", "member_id", "M6")])
+    _write(raw, "customers", [_crm(other, "crm", "周八", None, "zhou@qq.com")],
+           name="part-1.parquet")  # fmt: skip
+    dbt_build(raw, warehouse, *AS_OF, *select)
+    assert set(_ids(warehouse).values()) == {kept}
+
+    # The link is withdrawn: the other member's part (more identifiers) keeps the id.
+    (raw / "identity_links" / "part-0.parquet").unlink()
+    dbt_build(raw, warehouse, *AS_OF, *select)
+    split = _ids(warehouse)
+    assert split[f"member_id:{other}"] == kept
+    assert split[f"member_id:{source}"] != kept

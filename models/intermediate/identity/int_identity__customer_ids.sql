@@ -5,8 +5,10 @@
     previous build of this table. A component whose identifiers held several ids (two people
     found to be one) keeps the smallest and the others are recorded in customer_id_merges; an
     id split across components stays with the part holding most of its identifiers. A
-    component never seen before gets a new id derived from its label, so a rebuild from
-    scratch on the same data gives the same ids.
+    component never seen before gets a new id derived from its label, unless the part of a
+    split that kept an id already holds that one (then it is derived a second way). A rebuild
+    from scratch gives every component the id from its label: the same ids as the nightly
+    history wherever no merge or split happened in between.
 
     A component holding a forgotten identifier (int_identity__forgotten_identifiers) gets no
     customer id at all: the person stays forgotten however much of their data still arrives,
@@ -92,17 +94,36 @@ labels as (
 
 ),
 
-assigned as (
+fresh as (
 
     select
         labels.component_label,
-        coalesce(
-            survivors.customer_id,
-            {{ dbt.concat(["'cu_'", dbt.safe_cast(dbt.hash('labels.component_label'), dbt.type_string())]) }}
-        ) as customer_id
+        {{ dbt.concat(["'cu_'", dbt.safe_cast(dbt.hash('labels.component_label'), dbt.type_string())]) }} as label_id
 
     from labels
     left join survivors on survivors.component_label = labels.component_label
+    where survivors.component_label is null
+
+),
+
+assigned as (
+
+    select component_label, customer_id from survivors
+
+    union all
+
+    -- A part split off a customer can have the very label that customer's id was derived
+    -- from; the id from its label is then taken by the part that kept it, and the two people
+    -- would be one again. Such a part takes an id derived from its label a second way.
+    select
+        fresh.component_label,
+        case
+            when taken.customer_id is null then fresh.label_id
+            else {{ dbt.concat(["'cu_'", dbt.safe_cast(dbt.hash(dbt.concat(['fresh.component_label', "'|split'"])), dbt.type_string())]) }}
+        end as customer_id
+
+    from fresh
+    left join survivors as taken on taken.customer_id = fresh.label_id
 
 ),
 
