@@ -279,3 +279,30 @@ def test_an_as_of_date_outside_the_orders_stops_the_build_before_any_model(tmp_p
         "seed", tmp_path / "raw", tmp_path / "warehouse.duckdb",
         "--select", "enum_mappings", "--vars", "{as_of_date: '2026-03-31'}",
     )  # fmt: skip
+
+
+def test_orders_exported_without_a_status_count_as_sales(tmp_path):
+    # status is optional in the contract; without it every order once counted as cancelled,
+    # and the run failed for "no customer has bought anything".
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3"],
+            "customer_ref": ["C1", "C1", "C2"],
+            "ordered_at": ["2025-03-01 10:00:00", "2025-03-05 10:00:00", "2025-03-05 11:00:00"],
+            "total_amount": [10.0, 20.0, 30.0],
+        }
+    )
+    (tmp_path / "raw" / "orders").mkdir(parents=True)
+    orders.to_csv(tmp_path / "raw" / "orders" / "orders.csv", index=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    dbt_build(
+        tmp_path / "raw", warehouse, "--vars", "{as_of_date: '2025-03-05'}",
+        "--select", "+int_orders_attributed", "--exclude", "resource_type:test",
+    )  # fmt: skip
+    con = duckdb.connect(str(warehouse), read_only=True)
+    sold = con.execute(
+        "select count(*), sum(total_amount) from intermediate.int_orders_attributed"
+        " where not is_cancelled_or_refunded"
+    ).fetchone()
+    con.close()
+    assert sold == (3, 60.0)

@@ -42,7 +42,8 @@ final as (
         keyed.total_amount,
         keyed.discount_amount,
         keyed.has_coupon,
-        keyed.order_status in ('cancelled', 'refunded') as is_cancelled_or_refunded,
+        -- an export without a status (the column is optional) sells: null is not cancelled
+        coalesce(keyed.order_status in ('cancelled', 'refunded'), false) as is_cancelled_or_refunded,
         keyed.ordered_at
 
     from keyed
