@@ -128,9 +128,11 @@ def print_published(settings: Settings) -> None:
         return
     info = read_publish_info(database)
     stamp = info[0] if info else {}
+    # The tables' as_of_date: an empty table (no audiences) and the history tables have none.
+    as_of = max((row["as_of_date"] for row in info if row.get("as_of_date")), default=None)
     print(
         f"published: {database}  (version {stamp.get('version')},"
-        f" as of {stamp.get('as_of_date')}, {len(info)} tables; read-only for BI)"
+        f" as of {as_of}, {len(info)} tables; read-only for BI)"
     )
     print(f"parquet:   {settings.published_dir / PARQUET_DIR / 'current'}")
     report = report_path(settings.published_dir)

@@ -199,3 +199,23 @@ def test_a_run_that_skipped_steps_or_left_assets_unwritten_is_not_finished():
 
         complete = dg.materialize([models], instance=instance, selection=["written"])
         assert unfinished(instance, complete.run_id) == ""
+
+
+def test_the_summary_gives_the_as_of_date_when_the_first_table_has_none(
+    tmp_path, monkeypatch, capsys
+):
+    # With no audiences, the first publish_info row (audience_members, empty) has no date,
+    # and the summary printed "as of None".
+    from types import SimpleNamespace
+
+    from orchestration import publish
+    from orchestration.pipeline import print_published
+
+    (tmp_path / publish.DATABASE_NAME).touch()
+    rows = [
+        {"table_name": "audience_members", "version": "v1", "as_of_date": None},
+        {"table_name": "churn_scores", "version": "v1", "as_of_date": "2025-12-31"},
+    ]
+    monkeypatch.setattr(publish, "read_publish_info", lambda database: rows)
+    print_published(SimpleNamespace(published_dir=tmp_path))
+    assert "(version v1, as of 2025-12-31, 2 tables" in capsys.readouterr().out
