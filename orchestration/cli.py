@@ -70,14 +70,24 @@ def _reading(warehouse: Path, settings: Settings) -> Iterator[Any]:
 
     from orchestration.writer_lock import WarehouseBusyError, reading_warehouse
 
+    if warehouse.is_dir():
+        raise FileNotFoundError(f"{warehouse} is a folder; give the DuckDB file in it")
     if not warehouse.exists():
-        raise FileNotFoundError(f"{warehouse}: no warehouse yet; run `make run` first")
+        hint = (
+            "run `make run` first"
+            if warehouse == settings.warehouse_path
+            else f"no such file (the working warehouse is {settings.warehouse_path}, the"
+            f" published copy {settings.published_dir / 'customer_profiles.duckdb'})"
+        )
+        raise FileNotFoundError(f"{warehouse}: {hint}")
     with reading_warehouse(warehouse):
         try:
             con = duckdb.connect(str(warehouse), read_only=True)
-        except duckdb.IOException as error:  # a writer that did not take the writer lock
-            if "lock" not in str(error).lower():
-                raise
+        except duckdb.Error as error:  # a writer without the writer lock, or not DuckDB
+            if not isinstance(error, duckdb.IOException) or "lock" not in str(error).lower():
+                raise FileNotFoundError(
+                    f"{warehouse}: not a DuckDB database file ({error})"
+                ) from None
             published = settings.published_dir / "customer_profiles.duckdb"
             raise WarehouseBusyError(
                 f"{warehouse} is being written by another process; try again when it finishes"

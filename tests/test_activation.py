@@ -208,6 +208,20 @@ def test_audience_count_reads_the_published_copy_as_it_reads_the_warehouse(
     assert copy.stdout == working.stdout
 
 
+def test_a_wrong_warehouse_path_is_named_with_what_to_give_instead(tmp_path):
+    # A folder, a Parquet file and a typo used to give two tracebacks and "run make run".
+    parquet = tmp_path / "customer_profile.parquet"
+    parquet.write_bytes(b"PAR1")
+    for path, says in (
+        (tmp_path, "is a folder; give the DuckDB file in it"),
+        (parquet, "not a DuckDB database file"),
+        (tmp_path / "customer_profile.duckdb", "no such file (the working warehouse is"),
+    ):
+        result = _cli("audience", "count", "true", "--warehouse", str(path))
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 # Two kinds of writer: a run, which holds the writer lock for its whole length (DuckDB's own
 # lock is free between its steps, and a reader opening the file then made the next step
 # fail), and a process that opened the file for writing without it.

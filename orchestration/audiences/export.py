@@ -50,7 +50,10 @@ def export_audience(
         raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
     for relation in (MEMBERS, AUDIENCES, IDENTIFIERS, PROFILE):
         if not table_exists(con, *relation.split(".")):
-            raise ValueError(f"the warehouse has no {relation}: run the pipeline first")
+            raise ValueError(
+                f"the warehouse has no {relation}: exports read the working warehouse after a"
+                " run (a published copy holds no identifiers to export)"
+            )
     known = [r[0] for r in con.execute(f"select audience_name from {AUDIENCES}").fetchall()]
     if audience not in known:
         raise ValueError(
