@@ -1,10 +1,13 @@
 {#
     The date every time-dependent model is computed as of, as a SQL date literal.
     The dbt var `as_of_date` when set; otherwise the data's own "today": the latest order date
-    that has at least `as_of_min_daily_orders` orders and at least `as_of_min_daily_share` of
-    the average orders per order day, so rows with impossible future timestamps cannot drag it
-    forward, however many customers make them (a fixed count alone let a million customers'
-    typos set it three years late). Never current_date: same inputs, same outputs.
+    with at least `as_of_min_daily_share` of the average orders per order day, and within a
+    week after a day that also has at least `as_of_min_daily_orders` orders. Rows with
+    impossible future timestamps cannot drag it forward, however many customers make them (a
+    fixed count alone let a million customers' typos set it three years late), and a small
+    shop's quiet last day (one order, after days of three) is still its last day (it used to
+    be cut off, its orders quarantined as future). Never current_date: same inputs, same
+    outputs.
 
     Inferring it reads every raw order, and a build asks for it about thirty times (the
     checks of the base models, each incremental model's window, the history's cut-offs): at a
@@ -54,10 +57,19 @@
         group by order_date
     )
 
-    select max(order_date)
-    from daily
-    where orders >= {{ var('as_of_min_daily_orders') }}
-        and orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
+    , plausible as (
+        select order_date, orders
+        from daily
+        where orders >= {{ var('as_of_min_daily_share') }} * (select avg(orders) from daily)
+    )
+
+    -- a full day anchors; a quiet day counts when a full one lies within the 6 days before it
+    select max(later.order_date)
+    from plausible as later
+    inner join plausible as anchor
+        on anchor.order_date <= later.order_date
+        and anchor.order_date >= {{ dbt.dateadd('day', -6, 'later.order_date') }}
+    where anchor.orders >= {{ var('as_of_min_daily_orders') }}
 {%- endmacro %}
 
 {#- Where an invocation records its inferred as_of_date: database, schema and identifier. -#}

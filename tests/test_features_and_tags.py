@@ -306,3 +306,24 @@ def test_orders_exported_without_a_status_count_as_sales(tmp_path):
     ).fetchone()
     con.close()
     assert sold == (3, 60.0)
+
+
+def test_a_small_shops_quiet_last_day_is_its_as_of_date_and_a_lone_typo_is_not(tmp_path):
+    # Four orders a day, one on the last: the last day used to be cut off (fewer than three
+    # orders) and its orders quarantined as future. A typo a year on stays out.
+    rows = [
+        (f"R{day:%m%d}-{n}", f"C{n}", f"{day:%Y-%m-%d} 12:00:00", 10.0)
+        for day in pd.date_range("2025-01-01", "2025-03-30")
+        for n in range(4)
+    ]
+    rows += [
+        ("LAST", "C9", "2025-03-31 18:00:00", 10.0),
+        ("TYPO", "C8", "2026-03-31 09:00:00", 10.0),
+    ]
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_ref", "ordered_at", "total_amount"])
+    (tmp_path / "raw" / "orders").mkdir(parents=True)
+    orders.to_parquet(tmp_path / "raw" / "orders" / "part-0.parquet", index=False)
+    as_of = dbt_show_value(
+        tmp_path / "raw", tmp_path / "warehouse.duckdb", "select {{ as_of_date() }} as as_of_date"
+    )
+    assert str(as_of)[:10] == "2025-03-31"
