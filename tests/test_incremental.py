@@ -312,7 +312,7 @@ def test_a_refresh_at_an_inferred_as_of_date_extends_the_tag_history(refreshed_a
 
 
 def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_changed(
-    tmp_path, tiny_dataset, day_before
+    tmp_path, tiny_dataset
 ):
     """A planted mark on every roll-up row and feature-history row before the last day: after
     the refresh, rows older than the lookback keep it exactly for the customers whose
@@ -322,8 +322,14 @@ def test_a_refresh_recomputes_the_past_only_of_customers_whose_identifiers_chang
     order roll-ups). So the refresh did not rebuild from scratch, and the comparison with a
     full rebuild above covers the targeted path."""
     warehouse = tmp_path / "warehouse.duckdb"
+    # A week of new data, so that some identifiers change: the tiny data's last days are
+    # quiet (an order or four a day) and bring no new member or device.
+    day = dbt_show_value(
+        tiny_dataset / "raw", tmp_path / "probe.duckdb", "select {{ as_of_date() }} - 7"
+    )
+    write_cut_off(tiny_dataset / "raw", tmp_path / "before", date.fromisoformat(str(day)))
     select = ("--select", "+customer_feature_history", *NO_TESTS)
-    dbt_build(day_before, warehouse, *select)
+    dbt_build(tmp_path / "before", warehouse, *select)
     dbt_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     days, order_days = dbt_vars["incremental_lookback_days"], dbt_vars["order_lookback_days"]
     marks = {  # the column marked, the day column, the lookback
