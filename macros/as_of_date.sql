@@ -45,14 +45,17 @@
     {{ return("cast('" ~ found ~ "' as date)") }}
 {%- endmacro %}
 
+{#- The raw orders' days, one row per order (null where ordered_at does not parse). -#}
+{% macro order_dates_sql() -%}
+    select cast({{ dbt.safe_cast('ordered_at', dbt.type_timestamp()) }} as date) as order_date
+    from {{ source('commerce', 'orders') }}
+{%- endmacro %}
+
 {#- The query inferring the as_of_date from the raw orders: one row, the date or null. -#}
 {% macro inferred_as_of_date_sql() -%}
     with daily as (
         select order_date, count(*) as orders
-        from (
-            select cast({{ dbt.safe_cast('ordered_at', dbt.type_timestamp()) }} as date) as order_date
-            from {{ source('commerce', 'orders') }}
-        ) as dated
+        from ({{ order_dates_sql() }}) as dated
         where order_date is not null
         group by order_date
     )
@@ -108,8 +111,7 @@
     {%- set found = run_query(
         'select cast(min(order_date) as ' ~ dbt.type_string() ~ '), cast('
         ~ dbt.dateadd('day', 365, 'coalesce((' ~ inferred_as_of_date_sql() ~ '), max(order_date))') ~ ' as ' ~ dbt.type_string()
-        ~ ') from (select cast(' ~ dbt.safe_cast('ordered_at', dbt.type_timestamp())
-        ~ ' as date) as order_date from ' ~ orders ~ ') as dated').rows[0] -%}
+        ~ ') from (' ~ order_dates_sql() ~ ') as dated').rows[0] -%}
     {%- set first, latest, wanted = found[0], found[1], var('as_of_date') | string -%}
     {%- if first is none -%}
         {{ exceptions.raise_compiler_error("as_of_date " ~ wanted ~ " is set, but the raw orders have no readable order date") }}

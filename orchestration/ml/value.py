@@ -109,6 +109,11 @@ def _weeks(days: pd.Series) -> np.ndarray:
     return days.to_numpy(dtype=np.float64) / DAYS_PER_WEEK
 
 
+def _paid_repeats(x: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """Repeat buyers whose repeat purchases cost something: the rows spend is learnt from."""
+    return (x > 0) & (np.nan_to_num(spend) > 0)
+
+
 def fit_value_models(summary: pd.DataFrame, config: ValueConfig | None = None) -> ValueFit:
     """BG/NBD on every buyer, Gamma-Gamma on repeat buyers with positive repeat spend."""
     config = config or ValueConfig()
@@ -118,7 +123,7 @@ def fit_value_models(summary: pd.DataFrame, config: ValueConfig | None = None) -
     x = summary["repeat_purchase_days"].to_numpy(dtype=np.float64)
     bg = clv.fit_bg_nbd(x, _weeks(summary["recency_days"]), _weeks(summary["age_days"]), config.fit)
     spend = summary["repeat_spend_per_day"].to_numpy(dtype=np.float64)
-    paying = (x > 0) & (np.nan_to_num(spend) > 0)
+    paying = _paid_repeats(x, spend)
     if paying.sum() < 2:
         return ValueFit(bg, None, math.nan)
     gg = clv.fit_gamma_gamma(x[paying], spend[paying], config.fit)
@@ -143,7 +148,7 @@ def score_value(
     if fit.gamma_gamma is not None:
         gg = fit.gamma_gamma.params
         spend = summary["repeat_spend_per_day"].to_numpy(dtype=np.float64)
-        blended = (x > 0) & (np.nan_to_num(spend) > 0) & (gg.p * x + gg.q > 1)
+        blended = _paid_repeats(x, spend) & (gg.p * x + gg.q > 1)
         per_purchase[blended] = clv.expected_spend(gg, x[blended], spend[blended])
     lifetime = per_purchase * clv.discounted_purchases(
         bg, x, t_x, big_t, horizon, config.discount_rate_per_step, step
@@ -164,13 +169,11 @@ def unscored_value(summary: pd.DataFrame) -> pd.DataFrame:
     """score_value's columns with no forecast for anyone: where nobody has bought twice yet,
     BG/NBD has nothing to fit (its likelihood is flat), and no number would be honest."""
     empty = np.full(len(summary), np.nan)
-    columns = ("p_alive", "expected_purchases", "expected_spend_per_purchase")
+    forecasts = ("p_alive", "expected_purchases", "expected_spend_per_purchase")
     return pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy(),
-            **{column: empty for column in columns},
-            "expected_revenue": empty,
-            "clv": empty,
+            **dict.fromkeys((*forecasts, "expected_revenue", "clv"), empty),
         }
     )
 
